@@ -1,0 +1,19 @@
+# Compile options applied to our own targets only (never to generated code or
+# third-party headers): strict warnings as errors, optional sanitizers.
+
+set(EDGE_WARNING_FLAGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
+    -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wnull-dereference
+    -Wimplicit-fallthrough -Werror)
+
+if(EDGE_SANITIZE)
+  set(EDGE_SANITIZE_FLAGS -fsanitize=${EDGE_SANITIZE} -fno-omit-frame-pointer -fno-sanitize-recover=all)
+  # Sanitizers must be on for every object linked into a binary, including
+  # generated code, so they are applied globally.
+  add_compile_options(${EDGE_SANITIZE_FLAGS})
+  add_link_options(-fsanitize=${EDGE_SANITIZE})
+endif()
+
+# Marks a target as ours: warnings as errors.
+function(edge_strict target)
+  target_compile_options(${target} PRIVATE ${EDGE_WARNING_FLAGS})
+endfunction()
