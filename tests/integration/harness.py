@@ -1,0 +1,200 @@
+"""Process harness for integration tests: runs the real edge-gateway and
+edge-agent binaries on loopback with configs written to a temp dir, and reads
+their SQLite files directly (the sink table and the agent's spool).
+
+Binary paths come from the environment (set by CTest): EDGE_GATEWAY,
+EDGE_AGENT, EDGECTL.
+"""
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import time
+import urllib.request
+
+
+def binary(name):
+    path = os.environ.get(name)
+    if not path or not os.path.exists(path):
+        raise RuntimeError(f"{name} is not set to a built binary; run this test through ctest")
+    return path
+
+
+def wait_for(predicate, timeout, what, on_timeout=None):
+    """Polls predicate() until it returns a truthy value; fails naming `what`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(0.05)
+    detail = on_timeout() if on_timeout else ""
+    raise AssertionError(f"timed out after {timeout}s waiting for {what} (last value: {last!r})\n{detail}")
+
+
+class Process:
+    """A child process whose stderr goes to a log file kept for failure messages."""
+
+    def __init__(self, workdir, name):
+        self.workdir = workdir
+        self.name = name
+        self.proc = None
+        self.log_path = os.path.join(workdir, f"{name}.log")
+
+    def _spawn(self, argv):
+        self.log = open(self.log_path, "ab")
+        self.proc = subprocess.Popen(argv, stdout=self.log, stderr=subprocess.STDOUT)
+
+    def running(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait; returns the exit code."""
+        if not self.running():
+            return self.proc.returncode if self.proc else None
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+            raise AssertionError(f"{self.name} did not exit within {timeout}s of SIGTERM\n{self.log_tail()}")
+
+    def kill9(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait()
+
+    def log_tail(self, lines=40):
+        try:
+            with open(self.log_path, "rb") as f:
+                text = f.read().decode("utf-8", "replace").splitlines()
+            return f"--- last lines of {self.log_path} ---\n" + "\n".join(text[-lines:])
+        except OSError:
+            return ""
+
+
+class Gateway(Process):
+    def __init__(self, workdir, listen_port=0, extra_yaml=""):
+        super().__init__(workdir, "gateway")
+        self.data_dir = os.path.join(workdir, "gateway-data")
+        self.config_path = os.path.join(workdir, "gateway.yaml")
+        self.ready_path = os.path.join(workdir, "gateway.ready")
+        self.listen_port = listen_port
+        self.admin_port = None
+        self.extra_yaml = extra_yaml
+
+    @property
+    def db_path(self):
+        return os.path.join(self.data_dir, "events.db")
+
+    def start(self):
+        with open(self.config_path, "w") as f:
+            f.write(f"""
+gateway:
+  listen: 127.0.0.1:{self.listen_port}
+  data_dir: {self.data_dir}
+  tenant: default
+admin:
+  listen: 127.0.0.1:0
+log:
+  level: debug
+{self.extra_yaml}
+""")
+        if os.path.exists(self.ready_path):
+            os.unlink(self.ready_path)
+        self._spawn([binary("EDGE_GATEWAY"), "--config", self.config_path, "--ready-file", self.ready_path])
+
+        def ready():
+            if not self.running():
+                raise AssertionError(f"gateway exited with {self.proc.returncode}\n{self.log_tail()}")
+            if not os.path.exists(self.ready_path):
+                return None
+            with open(self.ready_path) as f:
+                return json.load(f)
+
+        info = wait_for(ready, 30, "the gateway's ready file", self.log_tail)
+        self.listen_port = info["listen_port"]
+        self.admin_port = info["admin_port"]
+        return self
+
+    def rows(self, columns="tenant, agent_id, seq, ts, kind, source, host, severity, fields, raw"):
+        if not os.path.exists(self.db_path):
+            return []
+        db = sqlite3.connect(f"file:{self.db_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return db.execute(f"SELECT {columns} FROM events ORDER BY agent_id, seq").fetchall()
+        except sqlite3.OperationalError:
+            return []  # table not created yet
+        finally:
+            db.close()
+
+    def row_count(self):
+        return len(self.rows("seq"))
+
+    def metrics(self):
+        """Parses /metrics into {"name{labels}": value}."""
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=10) as r:
+            text = r.read().decode()
+        values = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                key, _, value = line.rpartition(" ")
+                values[key] = float(value)
+        return values
+
+
+class Agent(Process):
+    def __init__(self, workdir, gateway_port, files, start_at="beginning", hostname="e2e-host", extra_yaml=""):
+        super().__init__(workdir, "agent")
+        self.data_dir = os.path.join(workdir, "agent-data")
+        self.config_path = os.path.join(workdir, "agent.yaml")
+        self.gateway_port = gateway_port
+        self.files = files
+        self.start_at = start_at
+        self.hostname = hostname
+        self.extra_yaml = extra_yaml
+
+    @property
+    def spool_path(self):
+        return os.path.join(self.data_dir, "spool.db")
+
+    def start(self):
+        paths = ", ".join(json.dumps(p) for p in self.files)
+        with open(self.config_path, "w") as f:
+            f.write(f"""
+agent:
+  hostname: {self.hostname}
+  data_dir: {self.data_dir}
+log:
+  level: debug
+spool:
+  flush_interval: 50ms
+  batch_max_events: 200
+inputs:
+  - type: file
+    name: e2e
+    paths: [{paths}]
+    start_at: {self.start_at}
+    poll_interval: 50ms
+output:
+  gateways: ["127.0.0.1:{self.gateway_port}"]
+  reconnect_min: 50ms
+  reconnect_max: 500ms
+{self.extra_yaml}
+""")
+        self._spawn([binary("EDGE_AGENT"), "--config", self.config_path])
+        return self
+
+    def spool_batches(self):
+        """Batches still waiting in the spool, or None before the spool exists."""
+        if not os.path.exists(self.spool_path):
+            return None
+        db = sqlite3.connect(f"file:{self.spool_path}?mode=ro", uri=True, timeout=10)
+        try:
+            return db.execute("SELECT count(*) FROM batches").fetchone()[0]
+        except sqlite3.OperationalError:
+            return None
+        finally:
+            db.close()
