@@ -1,0 +1,80 @@
+// The edge-agent configuration: typed settings, YAML parsing and validation
+// (every mistake reported at once as "file:line: key: expected ..."), and the
+// default configuration compiled into the binary. docs/agent.md is the
+// reference for every key.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "edge/common/log.h"
+#include "edge/common/result.h"
+
+namespace edge::agent {
+
+// Where a file input starts in a file that has no saved position.
+enum class StartAt { kBeginning, kEnd };
+
+struct FileInputConfig {
+  std::string name;                // unique among inputs; metrics label and position key
+  std::vector<std::string> paths;  // glob(3) patterns
+  StartAt start_at = StartAt::kBeginning;
+  std::string kind = "log";
+  uint64_t max_line_bytes = 64 * 1024;
+  std::chrono::milliseconds poll_interval{250};
+};
+
+struct SpoolConfig {
+  std::string path;                 // empty: <data_dir>/spool.db
+  bool synchronous_full = false;    // PRAGMA synchronous=FULL instead of NORMAL
+  uint64_t max_bytes = 1ull << 30;  // spooled payload bytes before inputs pause
+  uint32_t batch_max_events = 500;
+  uint64_t batch_max_bytes = 1 << 20;
+  std::chrono::milliseconds flush_interval{200};
+};
+
+struct OutputConfig {
+  std::vector<std::string> gateways{"127.0.0.1:7400"};
+  int compression_level = 3;  // zstd level; 0 sends uncompressed batches
+  uint32_t max_in_flight_batches = 8;
+  std::chrono::milliseconds reconnect_min{200};
+  std::chrono::milliseconds reconnect_max{30000};
+  std::chrono::milliseconds heartbeat_interval{10000};
+};
+
+struct AgentConfig {
+  std::string source;    // file name the config came from, or "<embedded>"
+  std::string id;        // empty: generated once and kept in the spool
+  std::string hostname;  // empty: gethostname()
+  std::string data_dir = "/var/lib/edge-agent";
+  std::string log_level = "info";
+  LogFormat log_format = LogFormat::kText;
+  std::string admin_listen;  // host:port for /metrics and /healthz; empty = off
+  SpoolConfig spool;
+  std::vector<FileInputConfig> inputs;
+  OutputConfig output;
+
+  // spool.path, or <data_dir>/spool.db when it is empty.
+  std::string spoolPath() const;
+};
+
+// Parses and validates YAML text; `filename` is used in error messages.
+// On failure the error (kConfig) lists every problem, one per line.
+Result<AgentConfig> parseAgentConfig(std::string_view yaml, const std::string& filename);
+Result<AgentConfig> loadAgentConfigFile(const std::string& filename);
+
+// The configuration used when no --config is given (also --print-default-config).
+std::string_view defaultAgentConfigYaml();
+inline constexpr std::string_view kEmbeddedConfigName = "<embedded>";
+
+// Adds a file input for `path` (the --tail option): read from the beginning,
+// named "tail-<n>" so it cannot collide with configured inputs.
+void addTailInput(AgentConfig& config, const std::string& path);
+
+// "edge-agent 0.1.0" comes from the project version.
+const char* agentVersion();
+
+}  // namespace edge::agent

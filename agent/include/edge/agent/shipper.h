@@ -1,0 +1,79 @@
+// The shipper: one TCP connection to a gateway on the agent's loop. It sends
+// HELLO, waits for WELCOME, then streams spooled batches in batch_id order,
+// keeping several unacked in flight within the gateway's credit and
+// max_in_flight_batches. A batch leaves the spool only on an OK (or
+// REJECTED) ack; on disconnect everything unacked is resent on the next
+// connection, which is retried with exponential backoff and jitter.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "edge/agent/spool.h"
+#include "edge/common/metrics.h"
+
+struct uv_loop_s;
+typedef struct uv_loop_s uv_loop_t;
+
+namespace edge::agent {
+
+struct ShipperOptions {
+  // host:port; the first cut connects to the first one only.
+  std::vector<std::string> gateways{"127.0.0.1:7400"};
+  std::string agent_version;
+  std::string hostname;
+  uint32_t max_in_flight_batches = 8;
+  std::chrono::milliseconds reconnect_min{200};
+  std::chrono::milliseconds reconnect_max{30000};
+  std::chrono::milliseconds heartbeat_interval{10000};
+  // From the start of a connection attempt to WELCOME.
+  std::chrono::milliseconds handshake_timeout{10000};
+};
+
+// What the agent reports in heartbeats besides the spool.
+struct InputTelemetry {
+  std::string name;
+  std::string type;
+  uint64_t events_read = 0;
+  uint64_t events_dropped = 0;
+  uint64_t errors = 0;
+};
+struct AgentTelemetry {
+  uint64_t uptime_s = 0;
+  uint64_t events_dropped = 0;
+  std::vector<InputTelemetry> inputs;
+};
+
+class Shipper {
+ public:
+  Shipper(uv_loop_t* loop, Spool& spool, ShipperOptions options, MetricsRegistry& metrics);
+  ~Shipper();
+  Shipper(const Shipper&) = delete;
+  Shipper& operator=(const Shipper&) = delete;
+
+  void setTelemetryProvider(std::function<AgentTelemetry()> provider);
+  // Called after acks removed batches from the spool.
+  void setOnSpoolShrunk(std::function<void()> callback);
+
+  // Starts connecting. Fails only if its timers cannot be created.
+  Result<void> start();
+  // A batch was appended: send it now if the window allows.
+  void wake();
+  // Closes the connection and all handles; the loop completes the closes and
+  // the Shipper must outlive that.
+  void close();
+
+  // True between WELCOME and the connection's end.
+  bool connected() const;
+  size_t inFlight() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace edge::agent

@@ -1,0 +1,47 @@
+// The configuration compiled into edge-agent, used when no --config is
+// given and printed by --print-default-config. It spells out every key with
+// its default so it doubles as a starting point for a config file.
+#include "edge/agent/agent_config.h"
+
+namespace edge::agent {
+
+std::string_view defaultAgentConfigYaml() {
+  static constexpr std::string_view kText =
+      R"yaml(# edge-agent configuration (the defaults compiled into the binary).
+# Every key is optional; docs/agent.md describes each one.
+agent:
+  id: ""                     # empty: generated once and kept in the spool
+  hostname: ""               # empty: the machine's hostname
+  data_dir: /var/lib/edge-agent
+log:
+  level: info                # trace, debug, info, warn, error, critical, off
+  format: text               # text or json
+admin:
+  listen: ""                 # e.g. 127.0.0.1:7402 serves /metrics and /healthz; empty = off
+spool:
+  path: ""                   # empty: <data_dir>/spool.db
+  synchronous: normal        # normal survives a crash; full also survives power loss
+  max_bytes: 1GiB            # above this, inputs pause until the gateway acks
+  batch_max_events: 500
+  batch_max_bytes: 1MiB
+  flush_interval: 200ms
+inputs:
+  - type: file
+    name: host-logs
+    paths: [/var/log/*.log, /var/log/syslog, /var/log/messages, /var/log/auth.log]
+    start_at: beginning      # for files without a saved position: beginning or end
+    kind: log
+    max_line_bytes: 64KiB    # longer lines are truncated (and counted)
+    poll_interval: 250ms
+output:
+  gateways: ["127.0.0.1:7400"]
+  compression_level: 3       # zstd level, 0 = uncompressed
+  max_in_flight_batches: 8
+  reconnect_min: 200ms
+  reconnect_max: 30s
+  heartbeat_interval: 10s
+)yaml";
+  return kText;
+}
+
+}  // namespace edge::agent

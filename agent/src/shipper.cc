@@ -1,0 +1,675 @@
+// The shipper's connection state machine on libuv: resolve, connect, HELLO /
+// WELCOME, the credit-limited send window, acks, GOAWAY and ERROR, heartbeats,
+// and reconnecting with backoff. Everything runs on the agent's loop thread.
+#include "edge/agent/shipper.h"
+
+#include <spdlog/spdlog.h>
+#include <uv.h>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <random>
+#include <set>
+
+#include "edge/common/config.h"
+#include "edge/common/log.h"
+#include "edge/protocol/control.h"
+#include "edge/protocol/frame.h"
+
+namespace edge::agent {
+namespace {
+
+// The gateway sends only small control frames to an agent.
+constexpr uint32_t kMaxControlFrameSize = 1u << 20;
+
+struct WriteReq {
+  uv_write_t req{};
+  std::string data;
+};
+
+const char* ackStatusName(wire::AckStatus status) {
+  switch (status) {
+    case wire::ACK_STATUS_OK:
+      return "OK";
+    case wire::ACK_STATUS_RETRY:
+      return "RETRY";
+    case wire::ACK_STATUS_REJECTED:
+      return "REJECTED";
+    default:
+      return "UNSPECIFIED";
+  }
+}
+
+}  // namespace
+
+struct Shipper::Impl {
+  // One name lookup; owns itself until its callback, so a lookup that
+  // outlives its attempt (slow DNS) cannot be mistaken for the next one's.
+  struct Resolve {
+    uv_getaddrinfo_t req{};
+    Impl* owner = nullptr;  // cleared when the attempt is abandoned
+  };
+
+  // One TCP connection; owns itself from uv_tcp_init until its close callback.
+  struct Connection {
+    uv_tcp_t tcp{};
+    uv_connect_t connect_req{};
+    Impl* owner = nullptr;  // cleared when the shipper is done with it
+  };
+
+  enum class State {
+    kIdle,
+    kResolving,
+    kConnecting,
+    kHandshaking,  // HELLO sent, waiting for WELCOME
+    kReady,
+    kWaiting,  // between connections
+    kClosed,
+  };
+
+  struct InFlight {
+    uint64_t batch_id;
+    uint64_t bytes;
+  };
+
+  Impl(uv_loop_t* loop_in, Spool& spool_in, ShipperOptions options_in, MetricsRegistry& metrics)
+      : loop(loop_in),
+        spool(spool_in),
+        options(std::move(options_in)),
+        sent(metrics.counter("edge_agent_batches_sent_total",
+                             "Batch frames sent to a gateway (resends included)")),
+        acked(metrics.counter("edge_agent_batches_acked_total",
+                              "Batches acked OK by a gateway and deleted")),
+        rejected(metrics.counter("edge_agent_batches_rejected_total",
+                                 "Batches a gateway permanently rejected; deleted from the spool")),
+        connect_failures(metrics.counter("edge_agent_connect_failures_total",
+                                         "Connection attempts that did not reach WELCOME")),
+        connected_gauge(
+            metrics.gauge("edge_agent_connected", "1 while a gateway session is established")),
+        backoff(options.reconnect_min),
+        retry_backoff(options.reconnect_min),
+        rng(std::random_device{}()) {
+    if (options.max_in_flight_batches == 0) options.max_in_flight_batches = 1;
+    if (options.reconnect_max < options.reconnect_min)
+      options.reconnect_max = options.reconnect_min;
+  }
+
+  ~Impl() {
+    // Normally close() ran and the loop finished; otherwise make late
+    // callbacks of a still-open connection harmless.
+    if (conn != nullptr) conn->owner = nullptr;
+    if (resolve != nullptr) resolve->owner = nullptr;
+  }
+
+  // --- lifecycle -----------------------------------------------------------
+
+  Result<void> start() {
+    if (options.gateways.empty()) {
+      return makeError(ErrorCode::kConfig,
+                       "output.gateways is empty; name at least one gateway host:port");
+    }
+    gateway = options.gateways.front();
+    auto target_hp = parseHostPort(gateway);
+    if (!target_hp) {
+      return makeError(ErrorCode::kConfig, "output.gateways[0]: " + target_hp.error().message);
+    }
+    target = *target_hp;
+    for (uv_timer_t* timer : {&reconnect_timer, &handshake_timer, &heartbeat_timer, &retry_timer}) {
+      int rc = uv_timer_init(loop, timer);
+      if (rc != 0)
+        return makeError(ErrorCode::kInternal, std::string("shipper timer: ") + uv_strerror(rc));
+      timer->data = this;
+    }
+    timers_initialized = true;
+    connect();
+    return okResult();
+  }
+
+  void close() {
+    if (state == State::kClosed) return;
+    teardown();
+    state = State::kClosed;
+    if (timers_initialized) {
+      for (uv_timer_t* timer :
+           {&reconnect_timer, &handshake_timer, &heartbeat_timer, &retry_timer}) {
+        uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
+      }
+    }
+  }
+
+  // --- connecting ------------------------------------------------------------
+
+  void connect() {
+    if (state == State::kClosed) return;
+    state = State::kResolving;
+    uv_timer_start(&handshake_timer, &Impl::onHandshakeTimeout,
+                   static_cast<uint64_t>(options.handshake_timeout.count()), 0);
+    addrinfo hints{};
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    std::string port = std::to_string(target.port);
+    auto* r = new Resolve();
+    r->owner = this;
+    r->req.data = r;
+    int rc =
+        uv_getaddrinfo(loop, &r->req, &Impl::onResolved, target.host.c_str(), port.c_str(), &hints);
+    if (rc != 0) {
+      delete r;
+      disconnect("cannot resolve " + target.host + ": " + uv_strerror(rc));
+      return;
+    }
+    resolve = r;
+  }
+
+  static void onResolved(uv_getaddrinfo_t* req, int status, addrinfo* res) {
+    auto* r = static_cast<Resolve*>(req->data);
+    Impl* self = r->owner;
+    delete r;
+    if (self == nullptr) {  // abandoned: closed or timed out meanwhile
+      uv_freeaddrinfo(res);
+      return;
+    }
+    self->resolve = nullptr;
+    if (status != 0 || res == nullptr) {
+      uv_freeaddrinfo(res);
+      self->disconnect("cannot resolve " + self->target.host + ": " + uv_strerror(status));
+      return;
+    }
+    auto* c = new Connection();
+    c->owner = self;
+    int rc = uv_tcp_init(self->loop, &c->tcp);
+    if (rc != 0) {
+      delete c;
+      uv_freeaddrinfo(res);
+      self->disconnect(std::string("cannot create a socket: ") + uv_strerror(rc));
+      return;
+    }
+    c->tcp.data = c;
+    c->connect_req.data = c;
+    self->conn = c;
+    uv_tcp_nodelay(&c->tcp, 1);
+    rc = uv_tcp_connect(&c->connect_req, &c->tcp, res->ai_addr, &Impl::onConnected);
+    uv_freeaddrinfo(res);
+    if (rc != 0) {
+      self->disconnect(std::string("connect: ") + uv_strerror(rc));
+      return;
+    }
+    self->state = State::kConnecting;
+  }
+
+  static void onConnected(uv_connect_t* req, int status) {
+    auto* c = static_cast<Connection*>(req->data);
+    Impl* self = c->owner;
+    if (self == nullptr || self->conn != c) return;  // abandoned connection
+    if (status != 0) {
+      self->disconnect(std::string("connect: ") + uv_strerror(status));
+      return;
+    }
+    self->decoder.emplace(kMaxControlFrameSize);
+    int rc = uv_read_start(reinterpret_cast<uv_stream_t*>(&c->tcp), &Impl::onAlloc, &Impl::onRead);
+    if (rc != 0) {
+      self->disconnect(std::string("read: ") + uv_strerror(rc));
+      return;
+    }
+    wire::Hello hello;
+    hello.set_protocol_version(protocol::kProtocolVersion);
+    hello.set_agent_id(self->spool.agentId());
+    hello.set_agent_version(self->options.agent_version);
+    hello.set_hostname(self->options.hostname);
+    hello.add_capabilities("zstd");
+    self->state = State::kHandshaking;
+    self->write(protocol::encodeControlFrame(protocol::FrameType::kHello, hello));
+  }
+
+  static void onHandshakeTimeout(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    if (self->state == State::kResolving || self->state == State::kConnecting ||
+        self->state == State::kHandshaking) {
+      self->disconnect("no WELCOME within " +
+                       std::to_string(self->options.handshake_timeout.count()) + "ms");
+    }
+  }
+
+  static void onReconnect(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    if (self->state == State::kClosed) return;
+    self->goaway_pending = false;
+    self->teardown();  // after GOAWAY the old connection may still be open
+    self->connect();
+  }
+
+  // Drops the connection state; everything in flight is unsent again (it is
+  // still in the spool) and goes out first on the next connection.
+  void teardown() {
+    if (conn != nullptr) {
+      conn->owner = nullptr;
+      uv_close(reinterpret_cast<uv_handle_t*>(&conn->tcp),
+               [](uv_handle_t* handle) { delete static_cast<Connection*>(handle->data); });
+      conn = nullptr;
+    }
+    if (resolve != nullptr) {
+      resolve->owner = nullptr;
+      uv_cancel(reinterpret_cast<uv_req_t*>(&resolve->req));  // may be too late; the callback copes
+      resolve = nullptr;
+    }
+    if (timers_initialized) {
+      uv_timer_stop(&handshake_timer);
+      uv_timer_stop(&heartbeat_timer);
+      uv_timer_stop(&retry_timer);
+    }
+    in_flight.clear();
+    resend.clear();
+    retry_ready = false;
+    last_sent = 0;
+    credit_batches = 0;
+    credit_bytes = 0;
+    draining = false;
+    decoder.reset();
+    connected_gauge.set(0);
+    if (state != State::kClosed) state = State::kWaiting;
+  }
+
+  // Ends the current attempt or session and schedules the next one.
+  void disconnect(const std::string& reason) {
+    if (state == State::kClosed) return;
+    bool had_session = state == State::kReady;
+    size_t unacked = in_flight.size();
+    teardown();
+    if (goaway_pending) {
+      // The GOAWAY's delay decides when to reconnect; its timer is armed.
+      spdlog::info("gateway {} closed the connection after GOAWAY ({})", gateway, reason);
+      return;
+    }
+    std::chrono::milliseconds delay = nextBackoff();
+    if (had_session) {
+      spdlog::warn(
+          "lost the connection to gateway {}: {}; {} unacked batches will be resent; reconnecting "
+          "in {}ms",
+          gateway, reason, unacked, delay.count());
+    } else {
+      connect_failures.inc();
+      if (uint64_t n = connect_log.allow(); n != 0) {
+        spdlog::warn(
+            "cannot connect to gateway {}: {}; retrying in {}ms ({} batches wait in the spool{})",
+            gateway, reason, delay.count(), spool.batchCount(),
+            n > 1 ? ", " + std::to_string(n - 1) + " similar messages suppressed" : std::string());
+      }
+    }
+    uv_timer_start(&reconnect_timer, &Impl::onReconnect, static_cast<uint64_t>(delay.count()), 0);
+  }
+
+  // Exponential backoff with jitter: uniformly within [reconnect_min, base],
+  // base doubling up to reconnect_max, reset by a WELCOME.
+  std::chrono::milliseconds nextBackoff() {
+    int64_t low = options.reconnect_min.count();
+    int64_t high = std::max(backoff.count(), low);
+    std::uniform_int_distribution<int64_t> pick(low, high);
+    std::chrono::milliseconds delay{pick(rng)};
+    backoff = std::min(backoff * 2, options.reconnect_max);
+    return delay;
+  }
+
+  // --- I/O -------------------------------------------------------------------
+
+  static void onAlloc(uv_handle_t* handle, size_t suggested, uv_buf_t* buf) {
+    (void)suggested;
+    auto* c = static_cast<Connection*>(handle->data);
+    if (c->owner == nullptr) {
+      *buf = uv_buf_init(nullptr, 0);
+      return;
+    }
+    *buf = uv_buf_init(c->owner->read_buffer.data(),
+                       static_cast<unsigned>(c->owner->read_buffer.size()));
+  }
+
+  static void onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf) {
+    auto* c = static_cast<Connection*>(stream->data);
+    Impl* self = c->owner;
+    if (self == nullptr || self->conn != c) return;
+    if (nread < 0) {
+      self->disconnect(nread == UV_EOF
+                           ? std::string("the gateway closed the connection")
+                           : std::string("read: ") + uv_strerror(static_cast<int>(nread)));
+      return;
+    }
+    if (nread == 0) return;
+    if (auto fed = self->decoder->feed(buf->base, static_cast<size_t>(nread)); !fed) {
+      self->disconnect("protocol error: " + fed.error().message);
+      return;
+    }
+    while (self->conn == c) {
+      auto next = self->decoder->next();
+      if (!next) {
+        self->disconnect("protocol error: " + next.error().message);
+        return;
+      }
+      if (!next->has_value()) break;
+      self->handleFrame(**next);  // may disconnect, which ends this loop
+    }
+  }
+
+  bool write(std::string data) {
+    if (conn == nullptr) return false;
+    auto* req = new WriteReq();
+    req->data = std::move(data);
+    req->req.data = req;
+    uv_buf_t buf = uv_buf_init(req->data.data(), static_cast<unsigned>(req->data.size()));
+    int rc =
+        uv_write(&req->req, reinterpret_cast<uv_stream_t*>(&conn->tcp), &buf, 1, &Impl::onWritten);
+    if (rc != 0) {
+      delete req;
+      disconnect(std::string("write: ") + uv_strerror(rc));
+      return false;
+    }
+    return true;
+  }
+
+  static void onWritten(uv_write_t* req, int status) {
+    auto* w = static_cast<WriteReq*>(req->data);
+    auto* c = static_cast<Connection*>(req->handle->data);
+    delete w;
+    if (status == 0 || status == UV_ECANCELED) return;
+    Impl* self = c->owner;
+    if (self != nullptr && self->conn == c)
+      self->disconnect(std::string("write: ") + uv_strerror(status));
+  }
+
+  // --- frames ----------------------------------------------------------------
+
+  void handleFrame(const protocol::Frame& frame) {
+    using protocol::FrameType;
+    switch (frame.type) {
+      case FrameType::kWelcome: {
+        if (state != State::kHandshaking) return protocolError("unexpected WELCOME");
+        wire::Welcome welcome;
+        if (!parse(frame, welcome)) return;
+        state = State::kReady;
+        credit_batches = welcome.credit_batches();
+        credit_bytes = welcome.credit_bytes();
+        backoff = options.reconnect_min;
+        retry_backoff = options.reconnect_min;
+        uv_timer_stop(&handshake_timer);
+        connected_gauge.set(1);
+        auto every = options.heartbeat_interval;
+        if (welcome.heartbeat_interval_ms() != 0) {
+          every = std::min(every, std::chrono::milliseconds(welcome.heartbeat_interval_ms()));
+        }
+        uint64_t every_ms = static_cast<uint64_t>(std::max<int64_t>(every.count(), 100));
+        uv_timer_start(&heartbeat_timer, &Impl::onHeartbeat, every_ms, every_ms);
+        spdlog::info(
+            "connected to gateway {} (gateway id {}, session {}); credit {} batches / {} bytes; {} "
+            "batches "
+            "to send",
+            gateway, welcome.gateway_id(), welcome.session_id(), credit_batches, credit_bytes,
+            spool.batchCount());
+        pump();
+        return;
+      }
+      case FrameType::kAck: {
+        if (state != State::kReady) return protocolError("ACK before WELCOME");
+        wire::Ack ack;
+        if (!parse(frame, ack)) return;
+        bool removed = false;
+        for (const wire::AckEntry& entry : ack.entries()) removed |= handleAck(entry);
+        if (removed && on_shrunk) on_shrunk();
+        pump();
+        return;
+      }
+      case FrameType::kCredit: {
+        if (state != State::kReady) return protocolError("CREDIT before WELCOME");
+        wire::Credit credit;
+        if (!parse(frame, credit)) return;
+        credit_batches += credit.batches();
+        credit_bytes += credit.bytes();
+        pump();
+        return;
+      }
+      case FrameType::kGoaway: {
+        wire::Goaway goaway;
+        if (!parse(frame, goaway)) return;
+        std::chrono::milliseconds delay =
+            goaway.reconnect_after_ms() != 0
+                ? std::chrono::milliseconds(goaway.reconnect_after_ms())
+                : options.reconnect_min;
+        spdlog::info("gateway {} sent GOAWAY ({}): no new batches; reconnecting in {}ms", gateway,
+                     goaway.reason().empty() ? "no reason given" : goaway.reason(), delay.count());
+        draining = true;
+        goaway_pending = true;
+        uv_timer_start(&reconnect_timer, &Impl::onReconnect, static_cast<uint64_t>(delay.count()),
+                       0);
+        return;
+      }
+      case FrameType::kError: {
+        wire::Error error;
+        if (!parse(frame, error)) return;
+        disconnect("the gateway reported error " + std::string(wire::ErrorCode_Name(error.code())) +
+                   ": " + (error.reason().empty() ? "no reason given" : error.reason()));
+        return;
+      }
+      case FrameType::kHeartbeat:
+        return;  // a gateway may answer heartbeats; nothing to do
+      default:
+        return protocolError(std::string("unexpected ") + protocol::frameTypeName(frame.type) +
+                             " frame from a gateway");
+    }
+  }
+
+  template <typename Message>
+  bool parse(const protocol::Frame& frame, Message& message) {
+    if (auto parsed = protocol::parseControl(frame, message); !parsed) {
+      protocolError(parsed.error().message);
+      return false;
+    }
+    return true;
+  }
+
+  void protocolError(const std::string& what) { disconnect("protocol error: " + what); }
+
+  // Returns true when the batch left the spool.
+  bool handleAck(const wire::AckEntry& entry) {
+    uint64_t id = entry.batch_id();
+    auto it = std::find_if(in_flight.begin(), in_flight.end(),
+                           [id](const InFlight& f) { return f.batch_id == id; });
+    if (it == in_flight.end()) {
+      spdlog::debug("gateway {} acked batch {} ({}) which is not in flight; ignored", gateway, id,
+                    ackStatusName(entry.status()));
+      return false;
+    }
+    in_flight.erase(it);
+    switch (entry.status()) {
+      case wire::ACK_STATUS_OK: {
+        retry_backoff = options.reconnect_min;
+        acked.inc();
+        return removeFromSpool(id);
+      }
+      case wire::ACK_STATUS_REJECTED: {
+        rejected.inc();
+        spdlog::warn(
+            "gateway {} rejected batch {}: {}; it is deleted from the spool and not resent",
+            gateway, id, entry.reason().empty() ? "no reason given" : entry.reason());
+        return removeFromSpool(id);
+      }
+      case wire::ACK_STATUS_RETRY:
+      default: {
+        if (entry.status() != wire::ACK_STATUS_RETRY) {
+          spdlog::warn("gateway {} answered batch {} with an unknown ack status {}; resending it",
+                       gateway, id, static_cast<int>(entry.status()));
+        }
+        spdlog::debug("gateway {} asked to retry batch {}: {}", gateway, id, entry.reason());
+        resend.insert(id);
+        if (!uv_is_active(reinterpret_cast<uv_handle_t*>(&retry_timer))) {
+          uv_timer_start(&retry_timer, &Impl::onRetryTimer,
+                         static_cast<uint64_t>(retry_backoff.count()), 0);
+          retry_backoff = std::min(retry_backoff * 2, options.reconnect_max);
+        }
+        return false;
+      }
+    }
+  }
+
+  bool removeFromSpool(uint64_t id) {
+    auto removed = spool.remove(id);
+    if (!removed) {
+      // It stays spooled and goes out again on the next connection; the
+      // gateway's sinks de-duplicate on (agent_id, seq).
+      if (uint64_t n = spool_log.allow(); n != 0) {
+        spdlog::error("cannot delete acked batch {}: {}", id, removed.error().message);
+      }
+      return false;
+    }
+    return *removed;
+  }
+
+  static void onRetryTimer(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    self->retry_ready = true;
+    self->pump();
+  }
+
+  static void onHeartbeat(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    if (self->state != State::kReady || self->conn == nullptr) return;
+    // A gateway that stopped reading knows we are alive; queueing heartbeats
+    // behind unread data would only grow memory.
+    if (uv_stream_get_write_queue_size(reinterpret_cast<uv_stream_t*>(&self->conn->tcp)) > 0)
+      return;
+    wire::Heartbeat heartbeat;
+    heartbeat.set_agent_version(self->options.agent_version);
+    heartbeat.set_hostname(self->options.hostname);
+    heartbeat.set_spool_batches(self->spool.batchCount());
+    heartbeat.set_spool_bytes(self->spool.payloadBytes());
+    heartbeat.set_sent_at_ns(nowNs());
+    if (self->telemetry) {
+      AgentTelemetry t = self->telemetry();
+      heartbeat.set_uptime_s(t.uptime_s);
+      heartbeat.set_events_dropped(t.events_dropped);
+      for (const InputTelemetry& in : t.inputs) {
+        wire::InputStats* stats = heartbeat.add_inputs();
+        stats->set_name(in.name);
+        stats->set_type(in.type);
+        stats->set_events_read(in.events_read);
+        stats->set_events_dropped(in.events_dropped);
+        stats->set_errors(in.errors);
+      }
+    }
+    self->write(protocol::encodeControlFrame(protocol::FrameType::kHeartbeat, heartbeat));
+  }
+
+  // Sends spooled batches while the window allows: gateway credit (batches
+  // and bytes) and max_in_flight_batches, which also bounds the write queue.
+  void pump() {
+    while (state == State::kReady && !draining && conn != nullptr) {
+      if (in_flight.size() >= options.max_in_flight_batches || credit_batches == 0) break;
+      std::optional<SpooledBatch> batch;
+      bool is_resend = false;
+      if (retry_ready && !resend.empty()) {
+        uint64_t id = *resend.begin();
+        auto got = spool.get(id);
+        if (!got) {
+          logSpoolError(got.error());
+          break;
+        }
+        if (!got->has_value()) {
+          resend.erase(id);
+          continue;
+        }
+        batch = std::move(**got);
+        is_resend = true;
+      } else {
+        auto next = spool.pending(last_sent, 1);
+        if (!next) {
+          logSpoolError(next.error());
+          break;
+        }
+        if (next->empty()) break;
+        batch = std::move(next->front());
+      }
+      uint64_t bytes = batch->payload.size();
+      // A batch larger than the byte credit may go alone, or it could never go.
+      if (bytes > credit_bytes && !in_flight.empty()) break;
+      std::string frame;
+      protocol::appendFrame(frame, protocol::FrameType::kBatch, batch->flags, batch->payload);
+      if (!write(std::move(frame))) break;
+      credit_batches -= 1;
+      credit_bytes -= std::min(credit_bytes, bytes);
+      in_flight.push_back(InFlight{batch->batch_id, bytes});
+      if (is_resend) {
+        resend.erase(batch->batch_id);
+      } else {
+        last_sent = batch->batch_id;
+      }
+      sent.inc();
+    }
+    if (resend.empty()) retry_ready = false;
+  }
+
+  void logSpoolError(const Error& error) {
+    if (uint64_t n = spool_log.allow(); n != 0)
+      spdlog::error("cannot read the spool: {}", error.message);
+  }
+
+  uv_loop_t* loop;
+  Spool& spool;
+  ShipperOptions options;
+  Counter& sent;
+  Counter& acked;
+  Counter& rejected;
+  Counter& connect_failures;
+  Gauge& connected_gauge;
+  std::function<AgentTelemetry()> telemetry;
+  std::function<void()> on_shrunk;
+
+  State state = State::kIdle;
+  std::string gateway;
+  HostPort target;
+  uv_timer_t reconnect_timer{};
+  uv_timer_t handshake_timer{};
+  uv_timer_t heartbeat_timer{};
+  uv_timer_t retry_timer{};
+  bool timers_initialized = false;
+  Resolve* resolve = nullptr;  // the current attempt's lookup
+  Connection* conn = nullptr;
+  std::optional<protocol::FrameDecoder> decoder;
+  std::array<char, 64 * 1024> read_buffer{};
+
+  uint64_t credit_batches = 0;
+  uint64_t credit_bytes = 0;
+  std::vector<InFlight> in_flight;  // at most max_in_flight_batches, in send order
+  uint64_t last_sent = 0;           // highest batch id sent on this connection
+  std::set<uint64_t> resend;        // answered RETRY, waiting for retry_timer
+  bool retry_ready = false;
+  bool draining = false;        // GOAWAY received: send nothing new
+  bool goaway_pending = false;  // reconnect_timer armed by a GOAWAY
+
+  std::chrono::milliseconds backoff;
+  std::chrono::milliseconds retry_backoff;
+  std::mt19937_64 rng;
+  LogRateLimiter connect_log{3, std::chrono::seconds(60)};
+  LogRateLimiter spool_log{3, std::chrono::seconds(60)};
+};
+
+Shipper::Shipper(uv_loop_t* loop, Spool& spool, ShipperOptions options, MetricsRegistry& metrics)
+    : impl_(std::make_unique<Impl>(loop, spool, std::move(options), metrics)) {}
+
+Shipper::~Shipper() = default;
+
+void Shipper::setTelemetryProvider(std::function<AgentTelemetry()> provider) {
+  impl_->telemetry = std::move(provider);
+}
+
+void Shipper::setOnSpoolShrunk(std::function<void()> callback) {
+  impl_->on_shrunk = std::move(callback);
+}
+
+Result<void> Shipper::start() { return impl_->start(); }
+
+void Shipper::wake() { impl_->pump(); }
+
+void Shipper::close() { impl_->close(); }
+
+bool Shipper::connected() const { return impl_->state == Impl::State::kReady; }
+
+size_t Shipper::inFlight() const { return impl_->in_flight.size(); }
+
+}  // namespace edge::agent
