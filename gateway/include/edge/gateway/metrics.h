@@ -1,0 +1,57 @@
+// The gateway's metrics (names are part of the operator contract; see
+// docs/gateway.md). Registered once per process; workers share them (updates
+// are atomic). Sink metrics (queue depth, commit time, duplicates) are
+// registered by the sinks themselves.
+#pragma once
+
+#include <array>
+#include <cstddef>
+
+#include "edge/common/metrics.h"
+
+namespace edge::gateway {
+
+// Why a connection was closed for breaking the protocol; the label value of
+// edge_gateway_protocol_errors_total{reason=...}. A fixed set, so the
+// label's cardinality stays bounded whatever peers send.
+enum class ProtocolErrorReason {
+  kFrame,               // frame header wrong (magic, reserved bits, unknown type or flags)
+  kUnsupportedVersion,  // frame or HELLO version this gateway does not speak
+  kTooLarge,            // frame above max_frame_bytes or batch above max_decompressed_bytes
+  kBadMessage,          // control payload is not a valid protobuf message
+  kBadHello,            // HELLO without a usable agent id
+  kDuplicateHello,      // second HELLO on one connection
+  kHelloTimeout,        // no HELLO within hello_timeout
+  kBatchBeforeHello,
+  kBadBatch,         // batch payload failed decompression or verification
+  kAgentMismatch,    // batch agent_id differs from the HELLO agent_id
+  kCreditExceeded,   // batch sent without credit
+  kUnexpectedFrame,  // a frame type agents never send, or one before HELLO
+};
+inline constexpr size_t kProtocolErrorReasonCount = 12;
+const char* protocolErrorReasonName(ProtocolErrorReason reason);
+
+struct GatewayMetrics {
+  explicit GatewayMetrics(MetricsRegistry& registry);
+
+  Counter& protocolErrors(ProtocolErrorReason reason) {
+    return *protocol_errors[static_cast<size_t>(reason)];
+  }
+
+  Counter& events_received;
+  Counter& events_committed;
+  Counter& batches_received;
+  Counter& batches_committed;
+  Counter& batches_retried;  // acked RETRY because a sink failed
+  Counter& acks_dropped;     // commits whose connection had closed (the agent resends)
+  Gauge& connections;
+  Counter& connections_total;
+  Counter& connections_refused;
+  Counter& idle_closed;
+  Counter& credit_withheld;  // batch credits held back while a sink was above its high watermark
+  Counter& backpressure;  // times a worker started withholding credit (sink at its high watermark)
+  Counter& read_paused;   // times a connection stopped being read (buffered bytes above the cap)
+  std::array<Counter*, kProtocolErrorReasonCount> protocol_errors{};
+};
+
+}  // namespace edge::gateway

@@ -1,0 +1,224 @@
+// Reads and validates the gateway configuration (see config.h, docs/gateway.md).
+#include "edge/gateway/config.h"
+
+#include <unistd.h>
+
+#include <charconv>
+#include <limits>
+#include <utility>
+
+namespace edge::gateway {
+namespace {
+
+constexpr std::string_view kDefaultConfig =
+    R"yaml(# edge-gateway configuration (the built-in default; see docs/gateway.md).
+gateway:
+  id: ""                       # default: hostname
+  listen: 127.0.0.1:7400       # port 0 = pick a free one (reported in the ready file and log)
+  data_dir: /var/lib/edge-gateway
+  tenant: default              # stamped on every event until agent enrollment lands; never taken from the agent
+  credit_batches: 32           # initial + replenished credit per connection
+  credit_bytes: 32MiB
+  max_frame_bytes: 8MiB
+  max_decompressed_bytes: 64MiB
+  max_connections: 10000
+  max_buffered_bytes_per_connection: 16MiB
+  hello_timeout: 10s
+  idle_timeout: 120s
+  heartbeat_interval: 10s      # told to agents in WELCOME
+  drain_timeout: 10s           # on SIGTERM: wait this long for in-flight commits and their acks
+admin:
+  listen: 127.0.0.1:7401       # "" = off; serves /metrics and /healthz
+log: {level: info, format: text}
+sinks:
+  sqlite:
+    path: ""                   # default <data_dir>/events.db
+    synchronous: normal        # normal | full
+    queue_max_batches: 64      # high watermark; low = high/2
+)yaml";
+
+constexpr uint64_t kMinFrameBytes = 1024;
+
+// "host:port" or "[v6]:port" with port 0..65535 (0 = any free port), which
+// edge::parseHostPort does not allow. Empty on success, else what is wrong.
+std::string parseListen(std::string_view text, ListenAddress& out) {
+  std::string_view host;
+  std::string_view port;
+  if (!text.empty() && text.front() == '[') {
+    const size_t close = text.find(']');
+    if (close == std::string_view::npos || close + 1 >= text.size() || text[close + 1] != ':') {
+      return "expected [ipv6]:port";
+    }
+    host = text.substr(1, close - 1);
+    port = text.substr(close + 2);
+  } else {
+    const size_t colon = text.rfind(':');
+    if (colon == std::string_view::npos) return "expected host:port";
+    host = text.substr(0, colon);
+    port = text.substr(colon + 1);
+    if (host.find(':') != std::string_view::npos)
+      return "expected host:port (write IPv6 as [addr]:port)";
+  }
+  if (host.empty()) return "expected host:port with a host, e.g. 0.0.0.0:7400";
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (port.empty() || ec != std::errc() || end != port.data() + port.size() || value > 65535) {
+    return "expected host:port with port 0..65535 (0 = any free port)";
+  }
+  out.host = std::string(host);
+  out.port = static_cast<uint16_t>(value);
+  return {};
+}
+
+void readListen(const ConfigNode& section, std::string_view key, ListenAddress& out, bool allow_off,
+                bool* enabled) {
+  if (!section[key].exists()) return;
+  const std::string text = section.getString(key, out.toString());
+  if (allow_off && text.empty()) {
+    *enabled = false;
+    return;
+  }
+  ListenAddress parsed;
+  if (std::string problem = parseListen(text, parsed); !problem.empty()) {
+    section.addError(key, problem + ", got \"" + text + "\"");
+    return;
+  }
+  out = parsed;
+  if (enabled != nullptr) *enabled = true;
+}
+
+uint64_t readBytes(const ConfigNode& section, std::string_view key, uint64_t def, uint64_t min,
+                   uint64_t max) {
+  const uint64_t value = section.getBytes(key, def);
+  if (value < min || value > max) {
+    section.addError(key, "expected a size between " + std::to_string(min) + " and " +
+                              std::to_string(max) + " bytes, got " + std::to_string(value));
+    return def;
+  }
+  return value;
+}
+
+std::chrono::milliseconds readPositiveDuration(const ConfigNode& section, std::string_view key,
+                                               std::chrono::milliseconds def) {
+  const auto value = section.getDuration(key, def);
+  if (value.count() <= 0 || value.count() > std::numeric_limits<uint32_t>::max()) {
+    section.addError(key, "expected a duration above zero (e.g. 10s), got " +
+                              std::to_string(value.count()) + "ms");
+    return def;
+  }
+  return value;
+}
+
+}  // namespace
+
+std::string ListenAddress::toString() const {
+  if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
+  return host + ":" + std::to_string(port);
+}
+
+GatewayConfig readGatewayConfig(ConfigDocument& doc) {
+  GatewayConfig config;
+  ConfigNode root = doc.root();
+  root.rejectUnknownKeys({"gateway", "admin", "log", "sinks"});
+
+  ConfigNode gw = root["gateway"];
+  gw.rejectUnknownKeys({"id", "listen", "data_dir", "tenant", "credit_batches", "credit_bytes",
+                        "max_frame_bytes", "max_decompressed_bytes", "max_connections",
+                        "max_buffered_bytes_per_connection", "hello_timeout", "idle_timeout",
+                        "heartbeat_interval", "drain_timeout"});
+  config.id = gw.getString("id", config.id);
+  readListen(gw, "listen", config.listen, false, nullptr);
+  config.data_dir = gw.getString("data_dir", config.data_dir);
+  if (config.data_dir.empty()) gw.addError("data_dir", "expected a directory, got \"\"");
+  config.tenant = gw.getString("tenant", config.tenant);
+  if (config.tenant.empty()) gw.addError("tenant", "expected a tenant name, got \"\"");
+  config.credit_batches =
+      static_cast<uint32_t>(gw.getInt("credit_batches", config.credit_batches, 1, 1'000'000));
+  config.max_frame_bytes =
+      static_cast<uint32_t>(readBytes(gw, "max_frame_bytes", config.max_frame_bytes, kMinFrameBytes,
+                                      std::numeric_limits<uint32_t>::max()));
+  config.credit_bytes =
+      readBytes(gw, "credit_bytes", config.credit_bytes, kMinFrameBytes, 1ull << 40);
+  if (config.credit_bytes < config.max_frame_bytes) {
+    gw.addError("credit_bytes", "must be at least gateway.max_frame_bytes (" +
+                                    std::to_string(config.max_frame_bytes) +
+                                    " bytes), or a full-size batch could never be sent");
+  }
+  config.max_decompressed_bytes = readBytes(
+      gw, "max_decompressed_bytes", config.max_decompressed_bytes, kMinFrameBytes, 1ull << 32);
+  config.max_connections =
+      static_cast<uint32_t>(gw.getInt("max_connections", config.max_connections, 1, 1'000'000));
+  config.max_buffered_bytes_per_connection =
+      readBytes(gw, "max_buffered_bytes_per_connection", config.max_buffered_bytes_per_connection,
+                kMinFrameBytes, 1ull << 40);
+  config.hello_timeout = readPositiveDuration(gw, "hello_timeout", config.hello_timeout);
+  config.idle_timeout = readPositiveDuration(gw, "idle_timeout", config.idle_timeout);
+  config.heartbeat_interval =
+      readPositiveDuration(gw, "heartbeat_interval", config.heartbeat_interval);
+  config.drain_timeout = readPositiveDuration(gw, "drain_timeout", config.drain_timeout);
+  if (config.heartbeat_interval >= config.idle_timeout) {
+    gw.addError("heartbeat_interval", "must be shorter than gateway.idle_timeout (" +
+                                          std::to_string(config.idle_timeout.count()) +
+                                          "ms), or agents are closed as idle between heartbeats");
+  }
+
+  ConfigNode admin = root["admin"];
+  admin.rejectUnknownKeys({"listen"});
+  readListen(admin, "listen", config.admin, true, &config.admin_enabled);
+
+  ConfigNode log = root["log"];
+  log.rejectUnknownKeys({"level", "format"});
+  config.log.level = log.getEnum("level", config.log.level,
+                                 {"trace", "debug", "info", "warn", "error", "critical", "off"});
+  config.log.format = log.getEnum("format", "text", {"text", "json"}) == "json" ? LogFormat::kJson
+                                                                                : LogFormat::kText;
+
+  ConfigNode sinks_node = root["sinks"];
+  sinks_node.rejectUnknownKeys({"sqlite"});
+  ConfigNode sqlite = sinks_node["sqlite"];
+  sqlite.rejectUnknownKeys({"path", "synchronous", "queue_max_batches"});
+  config.sqlite.path = sqlite.getString("path", "");
+  config.sqlite.synchronous = sqlite.getEnum("synchronous", "normal", {"normal", "full"}) == "full"
+                                  ? sinks::SqliteSynchronous::kFull
+                                  : sinks::SqliteSynchronous::kNormal;
+  config.sqlite.queue_max_batches =
+      static_cast<size_t>(sqlite.getInt("queue_max_batches", 64, 1, 1'000'000));
+  return config;
+}
+
+Result<GatewayConfig> parseGatewayConfig(std::string_view yaml, std::string filename) {
+  auto doc = ConfigDocument::parse(yaml, std::move(filename));
+  if (!doc) return doc.error();
+  GatewayConfig config = readGatewayConfig(**doc);
+  EDGE_TRY((*doc)->finish());
+  return config;
+}
+
+Result<GatewayConfig> loadGatewayConfigFile(const std::string& filename) {
+  auto doc = ConfigDocument::loadFile(filename);
+  if (!doc) return doc.error();
+  GatewayConfig config = readGatewayConfig(**doc);
+  EDGE_TRY((*doc)->finish());
+  return config;
+}
+
+void resolveDefaults(GatewayConfig& config) {
+  if (config.id.empty()) {
+    char name[256] = {};
+    if (gethostname(name, sizeof(name) - 1) == 0 && name[0] != '\0') {
+      config.id = name;
+    } else {
+      config.id = "edge-gateway";
+    }
+  }
+  if (config.sqlite.path.empty()) {
+    config.sqlite.path = config.data_dir + "/events.db";
+  }
+  config.log.component = "gateway";
+}
+
+std::string_view defaultConfigYaml() { return kDefaultConfig; }
+
+const char* gatewayVersion() { return EDGE_GATEWAY_VERSION; }
+
+}  // namespace edge::gateway

@@ -1,0 +1,76 @@
+// Registers the gateway's metrics under their documented names.
+#include "edge/gateway/metrics.h"
+
+namespace edge::gateway {
+
+const char* protocolErrorReasonName(ProtocolErrorReason reason) {
+  switch (reason) {
+    case ProtocolErrorReason::kFrame:
+      return "frame";
+    case ProtocolErrorReason::kUnsupportedVersion:
+      return "unsupported_version";
+    case ProtocolErrorReason::kTooLarge:
+      return "too_large";
+    case ProtocolErrorReason::kBadMessage:
+      return "bad_message";
+    case ProtocolErrorReason::kBadHello:
+      return "bad_hello";
+    case ProtocolErrorReason::kDuplicateHello:
+      return "duplicate_hello";
+    case ProtocolErrorReason::kHelloTimeout:
+      return "hello_timeout";
+    case ProtocolErrorReason::kBatchBeforeHello:
+      return "batch_before_hello";
+    case ProtocolErrorReason::kBadBatch:
+      return "bad_batch";
+    case ProtocolErrorReason::kAgentMismatch:
+      return "agent_mismatch";
+    case ProtocolErrorReason::kCreditExceeded:
+      return "credit_exceeded";
+    case ProtocolErrorReason::kUnexpectedFrame:
+      return "unexpected_frame";
+  }
+  return "unknown";
+}
+
+GatewayMetrics::GatewayMetrics(MetricsRegistry& r)
+    : events_received(
+          r.counter("edge_gateway_events_received_total", "Events received in verified batches")),
+      events_committed(r.counter("edge_gateway_events_committed_total",
+                                 "Events in batches every sink committed (duplicates included)")),
+      batches_received(
+          r.counter("edge_gateway_batches_received_total", "Batches received and verified")),
+      batches_committed(
+          r.counter("edge_gateway_batches_committed_total", "Batches committed by every sink")),
+      batches_retried(r.counter("edge_gateway_batches_retried_total",
+                                "Batches acked RETRY because a sink did not commit them")),
+      acks_dropped(r.counter(
+          "edge_gateway_acks_dropped_total",
+          "Committed batches whose connection closed before the ack (the agent resends)")),
+      connections(r.gauge("edge_gateway_connections", "Open agent connections")),
+      connections_total(r.counter("edge_gateway_connections_total", "Agent connections accepted")),
+      connections_refused(
+          r.counter("edge_gateway_connections_refused_total",
+                    "Connections refused because gateway.max_connections was reached")),
+      idle_closed(r.counter("edge_gateway_connections_idle_closed_total",
+                            "Connections closed after gateway.idle_timeout without a frame")),
+      credit_withheld(
+          r.counter("edge_gateway_credit_withheld_total",
+                    "Batch credits withheld while a sink queue was above its high watermark")),
+      backpressure(r.counter(
+          "edge_gateway_backpressure_total",
+          "Times a worker started withholding credit because a sink queue reached its high "
+          "watermark")),
+      read_paused(
+          r.counter("edge_gateway_read_paused_total",
+                    "Times a connection stopped being read because its buffered bytes exceeded "
+                    "gateway.max_buffered_bytes_per_connection")) {
+  for (size_t i = 0; i < kProtocolErrorReasonCount; ++i) {
+    const auto reason = static_cast<ProtocolErrorReason>(i);
+    protocol_errors[i] = &r.counter("edge_gateway_protocol_errors_total",
+                                    "Connections closed for breaking the protocol, by reason",
+                                    {{"reason", protocolErrorReasonName(reason)}});
+  }
+}
+
+}  // namespace edge::gateway

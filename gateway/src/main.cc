@@ -1,0 +1,171 @@
+// edge-gateway: command line, configuration, logging, signals and the ready
+// file around edge::gateway::Gateway.
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "edge/common/log.h"
+#include "edge/common/metrics.h"
+#include "edge/gateway/config.h"
+#include "edge/gateway/gateway.h"
+#include "edge/sinks/sqlite_sink.h"
+
+namespace {
+
+using edge::gateway::Gateway;
+using edge::gateway::GatewayConfig;
+
+// Written atomically (temp file + rename) so a watcher never reads half of it.
+edge::Result<void> writeReadyFile(const std::string& path, const Gateway& gateway) {
+  const nlohmann::json doc = {{"listen_port", gateway.listenPort()},
+                              {"admin_port", gateway.adminPort()},
+                              {"pid", static_cast<int64_t>(getpid())}};
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc);
+    out << doc.dump() << "\n";
+    out.close();
+    if (!out) {
+      return edge::makeError(edge::ErrorCode::kIo,
+                             "cannot write the ready file " + tmp +
+                                 "; check --ready-file and the directory's permissions");
+    }
+  }
+  std::error_code ec;
+  std::filesystem::rename(tmp, path, ec);
+  if (ec) {
+    return edge::makeError(edge::ErrorCode::kIo,
+                           "cannot rename " + tmp + " to " + path + ": " + ec.message());
+  }
+  return edge::okResult();
+}
+
+struct SignalContext {
+  Gateway* gateway = nullptr;
+  uv_signal_t sigint{};
+  uv_signal_t sigterm{};
+};
+
+void onSignal(uv_signal_t* handle, int signum) {
+  auto* context = static_cast<SignalContext*>(handle->data);
+  if (context->gateway->shuttingDown()) {
+    spdlog::warn("received {} again; shutdown is in progress (at most gateway.drain_timeout)",
+                 strsignal(signum));
+    return;
+  }
+  spdlog::info("received {}; shutting down", strsignal(signum));
+  context->gateway->shutdown([context] {
+    uv_close(reinterpret_cast<uv_handle_t*>(&context->sigint), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&context->sigterm), nullptr);
+  });
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "edge-gateway: accepts edge agents, commits their events to sinks, acks after commit"};
+  std::string config_path;
+  std::string data_dir;
+  std::string log_level;
+  std::string log_format;
+  std::string ready_file;
+  bool check_config = false;
+  bool print_default = false;
+  app.add_option(
+      "--config", config_path,
+      "YAML configuration file (without it: the built-in default, see --print-default-config)");
+  app.add_flag("--check-config", check_config,
+               "validate the configuration, print \"config OK\" or every error, exit");
+  app.add_flag("--print-default-config", print_default,
+               "print the built-in configuration and exit");
+  app.add_option("--data-dir", data_dir, "overrides gateway.data_dir");
+  app.add_option("--log-level", log_level, "overrides log.level")
+      ->check(CLI::IsMember({"trace", "debug", "info", "warn", "error", "critical", "off"}));
+  app.add_option("--log-format", log_format, "overrides log.format")
+      ->check(CLI::IsMember({"text", "json"}));
+  app.add_option(
+      "--ready-file", ready_file,
+      "once listening, write {\"listen_port\":N,\"admin_port\":M,\"pid\":P} to this file");
+  app.set_version_flag("--version", std::string("edge-gateway ") + edge::gateway::gatewayVersion());
+  CLI11_PARSE(app, argc, argv);
+
+  if (print_default) {
+    std::cout << edge::gateway::defaultConfigYaml();
+    return 0;
+  }
+
+  auto loaded = config_path.empty() ? edge::gateway::parseGatewayConfig(
+                                          edge::gateway::defaultConfigYaml(), "<built-in>")
+                                    : edge::gateway::loadGatewayConfigFile(config_path);
+  if (!loaded) {
+    std::cerr << loaded.error().message << "\n";
+    return 1;
+  }
+  GatewayConfig config = std::move(*loaded);
+  if (!data_dir.empty()) config.data_dir = data_dir;
+  if (!log_level.empty()) config.log.level = log_level;
+  if (!log_format.empty())
+    config.log.format = log_format == "json" ? edge::LogFormat::kJson : edge::LogFormat::kText;
+  edge::gateway::resolveDefaults(config);
+  if (check_config) {
+    std::cout << "config OK\n";
+    return 0;
+  }
+
+  if (auto logging = edge::setupLogging(config.log); !logging) {
+    std::cerr << logging.error().message << "\n";
+    return 1;
+  }
+  // A peer that vanished must surface as a write error, not kill the process.
+  signal(SIGPIPE, SIG_IGN);
+
+  uv_loop_t loop;
+  uv_loop_init(&loop);
+  edge::MetricsRegistry metrics;
+  auto sink = std::make_shared<edge::sinks::SqliteSink>(config.sqlite, metrics);
+  Gateway gateway(&loop, config, sink, metrics);
+
+  int exit_code = 0;
+  if (auto started = gateway.start(); !started) {
+    spdlog::error("cannot start: {}", started.error().message);
+    exit_code = 1;
+  } else if (!ready_file.empty()) {
+    if (auto written = writeReadyFile(ready_file, gateway); !written) {
+      spdlog::error("{}", written.error().message);
+      exit_code = 1;
+    }
+  }
+
+  SignalContext signals;
+  signals.gateway = &gateway;
+  if (exit_code == 0) {
+    spdlog::info("edge-gateway {} ({}) ready: agents on {}:{}, tenant {}, sink {}",
+                 edge::gateway::gatewayVersion(), config.id, config.listen.host,
+                 gateway.listenPort(), config.tenant, config.sqlite.path);
+    uv_signal_init(&loop, &signals.sigint);
+    uv_signal_init(&loop, &signals.sigterm);
+    signals.sigint.data = &signals;
+    signals.sigterm.data = &signals;
+    uv_signal_start(&signals.sigint, &onSignal, SIGINT);
+    uv_signal_start(&signals.sigterm, &onSignal, SIGTERM);
+  } else {
+    gateway.shutdown();
+  }
+
+  uv_run(&loop, UV_RUN_DEFAULT);
+  if (int rc = uv_loop_close(&loop); rc != 0) {
+    spdlog::warn("event loop closed with handles still open: {}", uv_strerror(rc));
+  }
+  return exit_code;
+}
