@@ -2,7 +2,7 @@
 # third-party headers): strict warnings as errors, optional sanitizers.
 
 set(EDGE_WARNING_FLAGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
-    -Wold-style-cast -Wcast-align -Woverloaded-virtual -Wnull-dereference
+    -Wold-style-cast -Wcast-align -Woverloaded-virtual
     -Wimplicit-fallthrough -Werror)
 
 if(EDGE_SANITIZE)

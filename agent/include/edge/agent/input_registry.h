@@ -1,0 +1,80 @@
+// How input types plug into the agent. Each agent/src/inputs/in_<type>/
+// folder provides one InputTypeInfo: a parser from its YAML section to an
+// InputSpec (validated settings), which later creates the Input on the
+// agent's loop. The list of built-in types is in input_registry.cc; adding an
+// input type is one line there plus its folder.
+//
+// Keys every input accepts (parsed by the core before the type's parser):
+//   type, name, kind, parser (see edge/agent/parser.h), when_full
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "edge/agent/input.h"
+#include "edge/common/config.h"
+#include "edge/common/metrics.h"
+#include "edge/common/result.h"
+
+struct uv_loop_s;
+typedef struct uv_loop_s uv_loop_t;
+
+namespace edge::agent {
+
+// What an input does with new events while the spool is at spool.max_bytes.
+enum class WhenFull {
+  kBlock,       // stop reading; resume when acks free space (sources that can wait: files)
+  kDropNewest,  // discard the new events, counted
+  kDropOldest,  // delete the oldest spooled batches to make room, counted
+};
+
+struct InputCommonConfig {
+  std::string type;
+  std::string name;   // unique among inputs; metrics label and position key
+  std::string kind;   // Event::kind of what it produces; default per type
+  WhenFull when_full = WhenFull::kBlock;
+};
+
+// Everything an input needs from the agent at creation.
+struct InputContext {
+  uv_loop_t* loop = nullptr;
+  std::string hostname;
+  DeliveryLimits limits;
+  InputSink* sink = nullptr;
+  MetricsRegistry* metrics = nullptr;
+};
+
+// The validated configuration of one input.
+class InputSpec {
+ public:
+  explicit InputSpec(InputCommonConfig common) : common_(std::move(common)) {}
+  virtual ~InputSpec() = default;
+  const InputCommonConfig& common() const { return common_; }
+  const std::string& name() const { return common_.name; }
+  const std::string& type() const { return common_.type; }
+
+  virtual Result<std::unique_ptr<Input>> create(const InputContext& context) const = 0;
+
+ private:
+  InputCommonConfig common_;
+};
+
+struct InputTypeInfo {
+  std::string_view type;           // the value of "type:" in the config
+  std::string_view default_kind;   // Event::kind when the config sets none
+  // Reads the type's own keys from `node` (an element of `inputs:`), records
+  // any problem in the node's document (ConfigNode::addError etc.) and
+  // returns the spec; it must reject unknown keys, listing its own keys plus
+  // the common ones (kCommonInputKeys).
+  std::unique_ptr<InputSpec> (*parse)(const ConfigNode& node, InputCommonConfig common);
+};
+
+inline constexpr std::string_view kCommonInputKeys[] = {"type", "name", "kind", "parser", "when_full"};
+
+// All built-in input types.
+std::span<const InputTypeInfo> inputTypes();
+const InputTypeInfo* findInputType(std::string_view type);
+
+}  // namespace edge::agent
