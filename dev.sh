@@ -13,7 +13,7 @@ PACKAGES=(
   libuv1-dev libprotobuf-dev protobuf-compiler libmbedtls-dev librdkafka-dev libpqxx-dev
   libflatbuffers-dev flatbuffers-compiler libzstd-dev libsqlite3-dev libluajit-5.1-dev
   libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libhttp-parser-dev
-  libgtest-dev libgmock-dev
+  libpcre2-dev libgtest-dev libgmock-dev bsdutils
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }
@@ -58,7 +58,7 @@ run_fuzz() {
 case "${1:-}" in
   deps) install_deps ;;
   build) install_deps; build "${2:-release}" ;;
-  demo) install_deps; build release; exec tools/demo/run_demo.sh build/release ;;
+  demo) install_deps; build release edge-agent edge-gateway edgectl; exec tools/demo/run_demo.sh build/release ;;
   test)
     install_deps
     build ci
