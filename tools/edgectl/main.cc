@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <string>
 
+#include "ca_commands.h"
 #include "commands.h"
 #include "config_check.h"
 
@@ -32,7 +33,11 @@ int main(int argc, char** argv) {
   auto* stats = spool->add_subcommand("stats", "Show pending batches and committed input positions");
   stats->add_option("--spool", spool_path, "Path of the spool database (<agent.data_dir>/spool.db)")->required();
 
+  edge::ctl::CaCommands ca_commands(app);
+
   CLI11_PARSE(app, argc, argv);
+
+  if (auto rc = ca_commands.run()) return *rc;
 
   if (check_only) {
     if (config_path.empty()) {
