@@ -8,7 +8,7 @@ set -euo pipefail
 cd "$(dirname "$0")"
 
 PACKAGES=(
-  build-essential cmake ninja-build pkg-config git python3 sqlite3 procps
+  build-essential cmake ninja-build pkg-config git python3 sqlite3 procps openssl
   clang libclang-rt-14-dev
   libuv1-dev libprotobuf-dev protobuf-compiler libmbedtls-dev librdkafka-dev libpqxx-dev
   libflatbuffers-dev flatbuffers-compiler libzstd-dev libsqlite3-dev libluajit-5.1-dev
