@@ -8,7 +8,7 @@ set(EDGE_WARNING_FLAGS -Wall -Wextra -Wpedantic -Wshadow -Wnon-virtual-dtor
 # and friends: string concatenation flagged by -Wrestrict); keep them visible
 # as warnings but do not fail the build on them.
 if(CMAKE_CXX_COMPILER_ID STREQUAL "GNU")
-  list(APPEND EDGE_WARNING_FLAGS -Wno-error=restrict -Wno-error=stringop-overflow -Wno-error=array-bounds)
+  list(APPEND EDGE_WARNING_FLAGS -Wno-error=restrict -Wno-error=stringop-overflow -Wno-error=array-bounds -Wno-error=free-nonheap-object -Wno-error=maybe-uninitialized)
 endif()
 
 if(EDGE_SANITIZE)
