@@ -16,7 +16,7 @@ gateway:
   id: ""                       # default: hostname
   listen: 127.0.0.1:7400       # port 0 = pick a free one (reported in the ready file and log)
   data_dir: /var/lib/edge-gateway
-  tenant: default              # stamped on every event until agent enrollment lands; never taken from the agent
+  tenant: default              # events of plaintext connections; over TLS the certificate's tenant
   credit_batches: 32           # initial + replenished credit per connection
   credit_bytes: 32MiB
   max_frame_bytes: 8MiB
@@ -27,6 +27,20 @@ gateway:
   idle_timeout: 120s
   heartbeat_interval: 10s      # told to agents in WELCOME
   drain_timeout: 10s           # on SIGTERM: wait this long for in-flight commits and their acks
+  # The demo runs agent and gateway on loopback without certificates, so the
+  # built-in default is plaintext, explicitly allowed (loopback only). For
+  # anything else: enabled: true with cert, key and ca (docs/security.md).
+  tls:
+    enabled: false
+    allow_plaintext: true      # only honoured when listen is a loopback address
+    cert: ""                   # gateway certificate (edgectl cert issue)
+    key: ""
+    ca: ""                     # CA of the agent certificates
+    crl: ""                    # optional; reloaded on change and on SIGHUP
+    require_client_cert: true
+    handshake_timeout: 10s
+  enrollment:
+    enabled: false             # needs tls.enabled; signs agent CSRs for enrollment tokens
 admin:
   listen: 127.0.0.1:7401       # "" = off; serves /metrics and /healthz
 log: {level: info, format: text}
@@ -109,7 +123,79 @@ std::chrono::milliseconds readPositiveDuration(const ConfigNode& section, std::s
   return value;
 }
 
+void readTls(ConfigNode gw, GatewayConfig& config) {
+  ConfigNode tls = gw["tls"];
+  tls.rejectUnknownKeys({"enabled", "cert", "key", "ca", "crl", "require_client_cert",
+                         "handshake_timeout", "allow_plaintext", "crl_check_interval"});
+  TlsConfig& t = config.tls;
+  t.enabled = tls.getBool("enabled", t.enabled);
+  t.cert = tls.getString("cert", t.cert);
+  t.key = tls.getString("key", t.key);
+  t.ca = tls.getString("ca", t.ca);
+  t.crl = tls.getString("crl", t.crl);
+  t.require_client_cert = tls.getBool("require_client_cert", t.require_client_cert);
+  t.handshake_timeout = readPositiveDuration(tls, "handshake_timeout", t.handshake_timeout);
+  t.allow_plaintext = tls.getBool("allow_plaintext", t.allow_plaintext);
+  t.crl_check_interval = readPositiveDuration(tls, "crl_check_interval", t.crl_check_interval);
+  if (t.enabled) {
+    const char* hint = " (e.g. written by edgectl cert issue / edgectl ca init)";
+    if (t.cert.empty())
+      tls.addError("cert", std::string("TLS is enabled and needs the gateway certificate file") +
+                               hint + ", or set gateway.tls.enabled: false on loopback");
+    if (t.key.empty())
+      tls.addError("key",
+                   std::string("TLS is enabled and needs the gateway's private key file") + hint);
+    if (t.ca.empty())
+      tls.addError("ca", std::string("TLS is enabled and needs the CA certificate that signs "
+                                     "agent certificates") +
+                             hint);
+    if (!t.require_client_cert) {
+      tls.addError("require_client_cert",
+                   "false is not supported: an agent's tenant comes from its client certificate; "
+                   "agents without one can only enroll (gateway.enrollment)");
+    }
+  } else if (!t.allow_plaintext) {
+    tls.addError("enabled",
+                 "plaintext agent connections need gateway.tls.allow_plaintext: true (and a "
+                 "loopback listen address); otherwise enable TLS with cert, key and ca");
+  } else if (!isLoopbackHost(config.listen.host)) {
+    tls.addError("allow_plaintext",
+                 "plaintext is only allowed on a loopback listen address, but gateway.listen is " +
+                     config.listen.toString() +
+                     "; enable TLS (gateway.tls.enabled: true with cert, key, ca) to listen there");
+  }
+
+  ConfigNode en = gw["enrollment"];
+  en.rejectUnknownKeys({"enabled", "ca_key", "token_secret", "token_store", "tenant", "cert_days"});
+  EnrollmentConfig& e = config.enrollment;
+  e.enabled = en.getBool("enabled", e.enabled);
+  e.ca_key = en.getString("ca_key", e.ca_key);
+  e.token_secret = en.getString("token_secret", e.token_secret);
+  e.token_store = en.getString("token_store", e.token_store);
+  e.tenant = en.getString("tenant", e.tenant);
+  e.cert_days = en.getInt("cert_days", e.cert_days, 1, 3650);
+  if (e.enabled) {
+    if (!t.enabled)
+      en.addError(
+          "enabled",
+          "enrollment sends tokens and certificates, so it needs gateway.tls.enabled: true");
+    if (e.ca_key.empty())
+      en.addError("ca_key",
+                  "enrollment needs the private key of gateway.tls.ca to sign agent "
+                  "certificates (<ca-dir>/ca.key)");
+    if (e.token_secret.empty())
+      en.addError("token_secret",
+                  "enrollment needs the token HMAC key file (<ca-dir>/token.key from edgectl ca "
+                  "init)");
+  }
+}
+
 }  // namespace
+
+bool isLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") return true;
+  return host.substr(0, 4) == "127.";
+}
 
 std::string ListenAddress::toString() const {
   if (host.find(':') != std::string::npos) return "[" + host + "]:" + std::to_string(port);
@@ -125,7 +211,7 @@ GatewayConfig readGatewayConfig(ConfigDocument& doc) {
   gw.rejectUnknownKeys({"id", "listen", "data_dir", "tenant", "credit_batches", "credit_bytes",
                         "max_frame_bytes", "max_decompressed_bytes", "max_connections",
                         "max_buffered_bytes_per_connection", "hello_timeout", "idle_timeout",
-                        "heartbeat_interval", "drain_timeout"});
+                        "heartbeat_interval", "drain_timeout", "tls", "enrollment"});
   config.id = gw.getString("id", config.id);
   readListen(gw, "listen", config.listen, false, nullptr);
   config.data_dir = gw.getString("data_dir", config.data_dir);
@@ -161,6 +247,8 @@ GatewayConfig readGatewayConfig(ConfigDocument& doc) {
                                           std::to_string(config.idle_timeout.count()) +
                                           "ms), or agents are closed as idle between heartbeats");
   }
+
+  readTls(gw, config);
 
   ConfigNode admin = root["admin"];
   admin.rejectUnknownKeys({"listen"});
@@ -213,6 +301,9 @@ void resolveDefaults(GatewayConfig& config) {
   }
   if (config.sqlite.path.empty()) {
     config.sqlite.path = config.data_dir + "/events.db";
+  }
+  if (config.enrollment.token_store.empty()) {
+    config.enrollment.token_store = config.data_dir + "/enrollment.db";
   }
   config.log.component = "gateway";
 }

@@ -3,9 +3,11 @@
 
 #include <spdlog/spdlog.h>
 
+#include <ctime>
 #include <utility>
 
 #include "edge/protocol/batch.h"
+#include "edge/protocol/enrollment_token.h"
 #include "listener.h"
 #include "worker.h"
 
@@ -68,12 +70,33 @@ int Connection::init() {
 void Connection::start() {
   peer_ = peerAddress(&tcp_);
   uv_tcp_nodelay(&tcp_, 1);
+  if (const auto& context = worker_.tlsContext()) {
+    protocol::TlsSessionOptions options;
+    // Bounded like the frame decoder: a peer cannot make us hold more.
+    options.max_buffered_ciphertext = worker_.config().max_buffered_bytes_per_connection;
+    options.max_pending_plaintext = worker_.config().max_buffered_bytes_per_connection;
+    auto session = protocol::TlsSession::create(context, options);
+    if (!session) {
+      spdlog::error("connection {}: cannot create a TLS session: {}", peer_,
+                    session.error().message);
+      closeNow();
+      return;
+    }
+    tls_ = std::move(*session);
+  }
   updateReading();
-  if (state_ == State::kAwaitHello) armTimer(worker_.config().hello_timeout);
+  if (state_ == State::kAwaitHello) {
+    armTimer(tls_ ? worker_.config().tls.handshake_timeout : worker_.config().hello_timeout);
+  }
 }
 
 void Connection::refuse(const std::string& reason) {
   peer_ = peerAddress(&tcp_);
+  if (worker_.tlsContext()) {
+    // The peer expects TLS; a plaintext ERROR would only confuse it.
+    closeNow();
+    return;
+  }
   wire::Error error;
   error.set_code(wire::ERROR_CODE_OVERLOADED);
   error.set_reason(reason);
@@ -104,11 +127,119 @@ void Connection::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
     return;
   }
   if (nread == 0 || !self->open()) return;  // kClosing: discard until EOF
+  if (self->tls_) {
+    self->onCiphertext(buf->base, static_cast<size_t>(nread));
+    return;
+  }
   if (auto fed = self->decoder_.feed(buf->base, static_cast<size_t>(nread)); !fed) {
     self->failFrame(fed.error());
     return;
   }
   self->processFrames();
+}
+
+// ------------------------------------------------------------------ TLS --
+
+void Connection::onCiphertext(const char* data, size_t size) {
+  if (auto fed = tls_->feedCiphertext(std::string_view(data, size)); !fed) {
+    if (!tls_ready_) {
+      tlsFailed(static_cast<size_t>(tls_->failure()), fed.error().message);
+    } else {
+      spdlog::debug("connection {} ({}): TLS error: {}", peer_, agent_id_, fed.error().message);
+      flushTls();
+      closeNow();
+    }
+    return;
+  }
+  if (!tls_ready_) {
+    if (!tls_->handshakeDone()) {
+      flushTls();
+      return;
+    }
+    if (!onHandshakeDone()) return;
+  }
+  plaintext_.clear();
+  for (;;) {
+    auto n = tls_->readPlaintext(plaintext_, 64 * 1024);
+    if (!n) {
+      spdlog::debug("connection {} ({}): TLS error: {}", peer_, agent_id_, n.error().message);
+      flushTls();
+      closeNow();
+      return;
+    }
+    if (*n == 0) break;
+  }
+  flushTls();
+  if (!plaintext_.empty()) {
+    if (auto fed = decoder_.feed(plaintext_.data(), plaintext_.size()); !fed) {
+      failFrame(fed.error());
+      return;
+    }
+    processFrames();
+  }
+  if (tls_ && tls_->peerClosed() && open()) closeGracefully();
+}
+
+bool Connection::onHandshakeDone() {
+  tls_ready_ = true;
+  worker_.metrics().tls_handshakes.inc();
+  const auto& peer_cert = tls_->peerIdentity();
+  if (peer_cert) {
+    auto identity = protocol::agentIdentityOf(*peer_cert);
+    if (!identity) {
+      fail(wire::ERROR_CODE_UNAUTHENTICATED, ProtocolErrorReason::kUnauthenticated,
+           "client certificate " + peer_cert->subject +
+               " is not an agent certificate: " + identity.error().message);
+      return false;
+    }
+    identity_ = std::move(*identity);
+    cert_serial_ = peer_cert->serial_hex;
+  }
+  spdlog::debug("connection {}: TLS {} {} {}", peer_, tls_->protocolVersion(), tls_->cipherSuite(),
+                identity_ ? "agent " + identity_->agent_id + " tenant " + identity_->tenant
+                          : std::string("without a client certificate (enrollment only)"));
+  armTimer(worker_.config().hello_timeout);
+  return true;
+}
+
+void Connection::tlsFailed(size_t reason_index, const std::string& message) {
+  const char* name =
+      reason_index == kTlsHandshakeTimeoutIndex
+          ? "handshake_timeout"
+          : protocol::tlsFailureName(static_cast<protocol::TlsFailure>(reason_index));
+  if (reason_index < kTlsFailureReasonCount) {
+    worker_.metrics().tls_handshake_failures[reason_index]->inc();
+  }
+  worker_.logTlsFailure(*this, name, message);
+  flushTls();  // the alert tells the peer why
+  if (state_ == State::kClosed) return;
+  state_ = State::kClosing;
+  worker_.connectionClosing(*this);
+  if (uv_shutdown(&shutdown_req_, asStream(&tcp_), &Connection::onShutdown) != 0) {
+    closeNow();
+    return;
+  }
+  updateReading();
+  armTimer(kLinger);
+}
+
+void Connection::revoked() {
+  sendErrorAndClose(wire::ERROR_CODE_UNAUTHENTICATED,
+                    "client certificate " + cert_serial_ +
+                        " was revoked; this agent must enroll again or get a new certificate");
+}
+
+void Connection::sendErrorAndClose(wire::ErrorCode code, const std::string& message) {
+  if (!open()) return;
+  wire::Error error;
+  error.set_code(code);
+  error.set_reason(message);
+  send(protocol::encodeControlFrame(protocol::FrameType::kError, error));
+  closeGracefully();
+}
+
+void Connection::flushTls() {
+  if (tls_) writeRaw(tls_->takeCiphertext());
 }
 
 void Connection::failFrame(const Error& error) {
@@ -199,7 +330,29 @@ void Connection::handleHello(const protocol::Frame& frame) {
     return;
   }
 
+  if (!hello.enrollment_token().empty() || !hello.csr_pem().empty()) {
+    enroll(hello);
+    return;
+  }
   const GatewayConfig& config = worker_.config();
+  if (tls_) {
+    if (!identity_) {
+      fail(wire::ERROR_CODE_UNAUTHENTICATED, ProtocolErrorReason::kUnauthenticated,
+           "no client certificate: connect with the agent's certificate and key, or enroll "
+           "first (HELLO with enrollment_token and csr_pem)");
+      return;
+    }
+    if (hello.agent_id() != identity_->agent_id) {
+      fail(wire::ERROR_CODE_UNAUTHENTICATED, ProtocolErrorReason::kUnauthenticated,
+           "HELLO agent_id \"" + hello.agent_id().substr(0, 64) +
+               "\" does not match the client certificate's agent id \"" + identity_->agent_id +
+               "\"; set the agent id to the one it enrolled with");
+      return;
+    }
+    tenant_ = identity_->tenant;
+  } else {
+    tenant_ = config.tenant;
+  }
   agent_id_ = hello.agent_id();
   session_id_ = worker_.newSessionId();
   state_ = State::kEstablished;
@@ -214,8 +367,49 @@ void Connection::handleHello(const protocol::Frame& frame) {
   welcome.set_max_frame_bytes(config.max_frame_bytes);
   welcome.set_heartbeat_interval_ms(static_cast<uint32_t>(config.heartbeat_interval.count()));
   send(protocol::encodeControlFrame(protocol::FrameType::kWelcome, welcome));
-  spdlog::info("agent {} (version {}, host {}) connected from {}, session {}", agent_id_,
-               hello.agent_version(), hello.hostname(), peer_, session_id_);
+  spdlog::info("agent {} (tenant {}, version {}, host {}) connected from {}, session {}{}",
+               agent_id_, tenant_, hello.agent_version(), hello.hostname(), peer_, session_id_,
+               tls_ ? " over TLS" : "");
+}
+
+void Connection::enroll(const wire::Hello& hello) {
+  Enroller* enroller = worker_.enroller();
+  if (!tls_ || enroller == nullptr) {
+    fail(wire::ERROR_CODE_UNAUTHENTICATED, ProtocolErrorReason::kUnauthenticated,
+         std::string("this gateway does not enroll agents (") +
+             (tls_ ? "gateway.enrollment.enabled is false"
+                   : "enrollment needs TLS: gateway.tls.enabled") +
+             "); enroll against a gateway that does, or install a certificate");
+    return;
+  }
+  protocol::EnrollmentRequest request;
+  request.token = hello.enrollment_token();
+  request.csr_pem = hello.csr_pem();
+  request.agent_id = hello.agent_id();
+  request.required_tenant = enroller->required_tenant;
+  // Synchronous on the loop: one SQLite update and one ECDSA signature,
+  // rare next to batches (an enrolled agent never enrolls again).
+  auto issued =
+      protocol::enrollAgent(enroller->key, *enroller->uses, enroller->ca, request,
+                            enroller->cert_days, static_cast<int64_t>(std::time(nullptr)));
+  if (!issued) {
+    worker_.metrics().enrollments_refused.inc();
+    spdlog::warn("enrollment of agent \"{}\" from {} refused: {}", hello.agent_id().substr(0, 64),
+                 peer_, issued.error().message);
+    sendErrorAndClose(wire::ERROR_CODE_UNAUTHENTICATED, issued.error().message);
+    return;
+  }
+  worker_.metrics().enrollments_ok.inc();
+  spdlog::info("enrolled agent {} (tenant {}) from {}: certificate {} valid until {}",
+               issued->info.common_name, issued->info.organization, peer_, issued->info.serial_hex,
+               issued->info.not_after);
+  wire::Welcome welcome;
+  welcome.set_session_id(worker_.newSessionId());
+  welcome.set_gateway_id(worker_.config().id);
+  welcome.set_client_cert_pem(issued->cert_pem);
+  welcome.set_ca_cert_pem(enroller->ca.cert_pem);
+  send(protocol::encodeControlFrame(protocol::FrameType::kWelcome, welcome));
+  closeGracefully();
 }
 
 void Connection::handleBatch(protocol::Frame& frame) {
@@ -262,7 +456,7 @@ void Connection::handleBatch(protocol::Frame& frame) {
   batch->received_at_ns = nowNs();
   batch->events = std::move(decoded->events);
   // The tenant comes from the gateway, never from the agent.
-  for (Event& event : batch->events) event.tenant = config.tenant;
+  for (Event& event : batch->events) event.tenant = tenant_;
 
   const size_t memory = estimateMemory(*batch);
   in_flight_bytes_ += memory;
@@ -373,6 +567,11 @@ void Connection::closeGracefully() {
   if (state_ == State::kClosed) return;  // the flush failed and closed us
   state_ = State::kClosing;
   worker_.connectionClosing(*this);
+  if (tls_ && !tls_->failed()) {
+    (void)tls_->close();  // close_notify: the peer knows the stream ended cleanly
+    flushTls();
+    if (state_ == State::kClosed) return;
+  }
   if (uv_shutdown(&shutdown_req_, asStream(&tcp_), &Connection::onShutdown) != 0) {
     closeNow();
     return;
@@ -414,6 +613,13 @@ void Connection::onTimer(uv_timer_t* timer) {
   const GatewayConfig& config = self->worker_.config();
   switch (self->state_) {
     case State::kAwaitHello:
+      if (self->tls_ && !self->tls_ready_) {
+        self->tlsFailed(kTlsHandshakeTimeoutIndex,
+                        "no TLS handshake within " +
+                            std::to_string(config.tls.handshake_timeout.count()) +
+                            "ms (gateway.tls.handshake_timeout)");
+        break;
+      }
       self->fail(wire::ERROR_CODE_PROTOCOL, ProtocolErrorReason::kHelloTimeout,
                  "no HELLO within " + std::to_string(config.hello_timeout.count()) +
                      "ms (gateway.hello_timeout)");
@@ -441,6 +647,22 @@ void Connection::onTimer(uv_timer_t* timer) {
 // --------------------------------------------------- writes and pausing --
 
 void Connection::send(std::string bytes) {
+  if (state_ == State::kClosed || bytes.empty()) return;
+  if (tls_) {
+    if (tls_->failed()) return;
+    if (auto written = tls_->writePlaintext(bytes); !written) {
+      spdlog::debug("connection {} ({}): TLS write failed: {}", peer_, agent_id_,
+                    written.error().message);
+      closeNow();
+      return;
+    }
+    flushTls();
+    return;
+  }
+  writeRaw(std::move(bytes));
+}
+
+void Connection::writeRaw(std::string bytes) {
   if (state_ == State::kClosed || bytes.empty()) return;
   auto* req = new WriteReq;
   req->bytes = std::move(bytes);

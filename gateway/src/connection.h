@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -21,6 +22,8 @@
 #include "edge/gateway/sink.h"
 #include "edge/protocol/control.h"
 #include "edge/protocol/frame.h"
+#include "edge/protocol/pki.h"
+#include "tls_include.h"
 
 namespace edge::gateway {
 
@@ -54,6 +57,10 @@ class Connection {
   bool open() const { return state_ == State::kAwaitHello || state_ == State::kEstablished; }
   const std::string& peer() const { return peer_; }
   const std::string& agentId() const { return agent_id_; }
+  // Serial of the verified client certificate ("" for plaintext or enrolling).
+  const std::string& certSerial() const { return cert_serial_; }
+  // A reloaded CRL revoked our certificate: ERROR (unauthenticated), close.
+  void revoked();
   const wire::Heartbeat* lastHeartbeat() const { return last_heartbeat_.get(); }
 
   // --- called by the worker on completions (coalesced until flush()) ---
@@ -82,6 +89,13 @@ class Connection {
   static void onShutdown(uv_shutdown_t* req, int status);
   static void onHandleClosed(uv_handle_t* handle);
 
+  void onCiphertext(const char* data, size_t size);
+  bool onHandshakeDone();
+  void tlsFailed(size_t reason_index, const std::string& message);
+  void enroll(const wire::Hello& hello);
+  void sendErrorAndClose(wire::ErrorCode code, const std::string& message);
+  void writeRaw(std::string bytes);
+  void flushTls();
   void processFrames();
   void failFrame(const Error& error);
   void handleFrame(protocol::Frame& frame);
@@ -112,7 +126,15 @@ class Connection {
   std::string peer_;
   protocol::FrameDecoder decoder_;
 
+  // TLS (null for plaintext). tls_ready_: handshake done, identity read.
+  std::unique_ptr<protocol::TlsSession> tls_;
+  bool tls_ready_ = false;
+  std::optional<protocol::AgentIdentity> identity_;
+  std::string cert_serial_;
+  std::string plaintext_;  // reused buffer for decrypted bytes
+
   std::string agent_id_;
+  std::string tenant_;  // from the certificate; gateway.tenant for plaintext
   std::string session_id_;
   std::unique_ptr<wire::Heartbeat> last_heartbeat_;
 

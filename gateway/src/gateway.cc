@@ -69,6 +69,10 @@ Result<void> Gateway::start() {
 
 uint16_t Gateway::listenPort() const { return worker_->port(); }
 
+void Gateway::reloadCrl() {
+  if (started_ && !shutting_down_) worker_->reloadCrl();
+}
+
 uint16_t Gateway::adminPort() const { return admin_ ? admin_->port() : 0; }
 
 std::pair<std::string, bool> Gateway::healthJson() const {

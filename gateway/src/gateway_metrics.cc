@@ -1,5 +1,6 @@
 // Registers the gateway's metrics under their documented names.
 #include "edge/gateway/metrics.h"
+#include "tls_include.h"
 
 namespace edge::gateway {
 
@@ -29,6 +30,8 @@ const char* protocolErrorReasonName(ProtocolErrorReason reason) {
       return "credit_exceeded";
     case ProtocolErrorReason::kUnexpectedFrame:
       return "unexpected_frame";
+    case ProtocolErrorReason::kUnauthenticated:
+      return "unauthenticated";
   }
   return "unknown";
 }
@@ -64,12 +67,35 @@ GatewayMetrics::GatewayMetrics(MetricsRegistry& r)
       read_paused(
           r.counter("edge_gateway_read_paused_total",
                     "Times a connection stopped being read because its buffered bytes exceeded "
-                    "gateway.max_buffered_bytes_per_connection")) {
+                    "gateway.max_buffered_bytes_per_connection")),
+      tls_handshakes(r.counter("edge_gateway_tls_handshakes_total",
+                               "TLS handshakes completed on the agent listener")),
+      enrollments_ok(r.counter("edge_gateway_enrollments_total", "Enrollment requests, by result",
+                               {{"result", "ok"}})),
+      enrollments_refused(r.counter("edge_gateway_enrollments_total",
+                                    "Enrollment requests, by result", {{"result", "refused"}})),
+      crl_reloads(r.counter("edge_gateway_crl_reloads_total",
+                            "Times the CRL file (gateway.tls.crl) was loaded")),
+      crl_reload_failures(
+          r.counter("edge_gateway_crl_reload_failures_total",
+                    "Times a changed CRL file did not load (the previous list stays in force)")),
+      revoked_disconnects(
+          r.counter("edge_gateway_revoked_disconnects_total",
+                    "Live agent connections closed because a reloaded CRL revoked their "
+                    "certificate")) {
   for (size_t i = 0; i < kProtocolErrorReasonCount; ++i) {
     const auto reason = static_cast<ProtocolErrorReason>(i);
     protocol_errors[i] = &r.counter("edge_gateway_protocol_errors_total",
                                     "Connections closed for breaking the protocol, by reason",
                                     {{"reason", protocolErrorReasonName(reason)}});
+  }
+  for (size_t i = 0; i < kTlsFailureReasonCount; ++i) {
+    const char* name = i == kTlsHandshakeTimeoutIndex
+                           ? "handshake_timeout"
+                           : protocol::tlsFailureName(static_cast<protocol::TlsFailure>(i));
+    tls_handshake_failures[i] = &r.counter(
+        "edge_gateway_tls_handshake_failures_total",
+        "TLS handshakes refused or failed on the agent listener, by reason", {{"reason", name}});
   }
 }
 

@@ -54,6 +54,7 @@ struct SignalContext {
   Gateway* gateway = nullptr;
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
+  uv_signal_t sighup{};
 };
 
 void onSignal(uv_signal_t* handle, int signum) {
@@ -67,6 +68,7 @@ void onSignal(uv_signal_t* handle, int signum) {
   context->gateway->shutdown([context] {
     uv_close(reinterpret_cast<uv_handle_t*>(&context->sigint), nullptr);
     uv_close(reinterpret_cast<uv_handle_t*>(&context->sigterm), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&context->sighup), nullptr);
   });
 }
 
@@ -159,6 +161,15 @@ int main(int argc, char** argv) {
     signals.sigterm.data = &signals;
     uv_signal_start(&signals.sigint, &onSignal, SIGINT);
     uv_signal_start(&signals.sigterm, &onSignal, SIGTERM);
+    uv_signal_init(&loop, &signals.sighup);
+    signals.sighup.data = &signals;
+    uv_signal_start(
+        &signals.sighup,
+        [](uv_signal_t* handle, int) {
+          spdlog::info("received SIGHUP; reloading the CRL (gateway.tls.crl)");
+          static_cast<SignalContext*>(handle->data)->gateway->reloadCrl();
+        },
+        SIGHUP);
   } else {
     gateway.shutdown();
   }

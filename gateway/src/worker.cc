@@ -3,9 +3,11 @@
 #include "worker.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <uv.h>
 
 #include <cstring>
+#include <ctime>
 #include <utility>
 
 #include "connection.h"
@@ -61,6 +63,11 @@ Result<void> Worker::start(bool reuse_port) {
   sink_->addWatermarkListener(std::make_shared<MailboxWatermarkListener>(mailbox_, this));
   sink_pressure_ = sink_->aboveHighWatermark();
 
+  if (auto tls = setUpTls(); !tls) {
+    mailbox_->close();
+    closed_ = true;
+    return tls;
+  }
   if (auto listening = listener_.listen(config_.listen, "gateway.listen", reuse_port,
                                         [this](uv_stream_t* server) { onAccept(server); });
       !listening) {
@@ -68,8 +75,146 @@ Result<void> Worker::start(bool reuse_port) {
     closed_ = true;
     return listening;
   }
-  spdlog::info("listening for agents on {}:{}", config_.listen.host, listener_.port());
+  spdlog::info(
+      "listening for agents on {}:{} ({})", config_.listen.host, listener_.port(),
+      tls_ ? "TLS, client certificates required" + std::string(enroller_ ? " or enrollment" : "")
+           : "PLAINTEXT, gateway.tls.allow_plaintext on loopback");
+  if (revocation_) {
+    crl_timer_ = new uv_timer_t;
+    uv_timer_init(loop_, crl_timer_);
+    crl_timer_->data = this;
+    const auto interval = static_cast<uint64_t>(config_.tls.crl_check_interval.count());
+    uv_timer_start(
+        crl_timer_, [](uv_timer_t* timer) { static_cast<Worker*>(timer->data)->checkCrlFile(); },
+        interval, interval);
+  }
   return okResult();
+}
+
+Result<void> Worker::setUpTls() {
+  const TlsConfig& tls = config_.tls;
+  if (!tls.enabled) return okResult();
+  auto read = [](const std::string& path, const char* key) -> Result<std::string> {
+    auto text = protocol::readTextFile(path);
+    if (!text) {
+      return makeError(ErrorCode::kConfig, std::string("cannot read ") + key + " \"" + path +
+                                               "\": " + text.error().message);
+    }
+    return text;
+  };
+  auto cert = read(tls.cert, "gateway.tls.cert");
+  if (!cert) return cert.error();
+  auto key = read(tls.key, "gateway.tls.key");
+  if (!key) return key.error();
+  auto ca = read(tls.ca, "gateway.tls.ca");
+  if (!ca) return ca.error();
+
+  protocol::TlsContextOptions options;
+  options.role = protocol::TlsRole::kServer;
+  options.ca_cert_pem = *ca;
+  options.cert_pem = *cert;
+  options.key_pem = *key;
+  // With enrollment a client may come without a certificate, but then it
+  // can only enroll (Connection::handleHello); a presented one must verify.
+  options.client_auth = config_.enrollment.enabled ? protocol::ClientAuth::kOptional
+                                                   : protocol::ClientAuth::kRequired;
+  if (!tls.crl.empty()) {
+    revocation_ = std::make_shared<protocol::RevocationStore>(*ca);
+    if (auto loaded = revocation_->reloadFile(tls.crl); !loaded) {
+      return makeError(ErrorCode::kConfig, "gateway.tls.crl \"" + tls.crl +
+                                               "\": " + loaded.error().message +
+                                               "; write it with edgectl cert revoke");
+    }
+    metrics_.crl_reloads.inc();
+    struct stat st {};
+    if (::stat(tls.crl.c_str(), &st) == 0) {
+      crl_mtime_ns_ = static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+      crl_size_ = static_cast<int64_t>(st.st_size);
+    }
+    std::shared_ptr<protocol::RevocationStore> store = revocation_;
+    options.revocation = [store](std::string_view serial) { return store->isRevoked(serial); };
+  }
+  auto context = protocol::TlsContext::create(options);
+  if (!context) {
+    return makeError(ErrorCode::kConfig, "gateway.tls (cert " + tls.cert + ", key " + tls.key +
+                                             ", ca " + tls.ca + "): " + context.error().message);
+  }
+  tls_ = std::move(*context);
+
+  const EnrollmentConfig& en = config_.enrollment;
+  if (en.enabled) {
+    auto ca_key = read(en.ca_key, "gateway.enrollment.ca_key");
+    if (!ca_key) return ca_key.error();
+    auto token_key = protocol::TokenKey::loadFile(en.token_secret);
+    if (!token_key) {
+      return makeError(ErrorCode::kConfig, "gateway.enrollment.token_secret \"" + en.token_secret +
+                                               "\": " + token_key.error().message);
+    }
+    auto store = protocol::SqliteTokenUseStore::open(en.token_store);
+    if (!store) {
+      return makeError(ErrorCode::kConfig, "gateway.enrollment.token_store \"" + en.token_store +
+                                               "\": " + store.error().message);
+    }
+    enroller_ = std::make_unique<Enroller>(Enroller{std::move(*token_key), std::move(*store),
+                                                    protocol::CertificateAuthority{*ca, *ca_key},
+                                                    en.tenant, en.cert_days});
+    spdlog::info("enrollment on: tokens checked with key {}, uses counted in {}{}",
+                 enroller_->key.fingerprint(), en.token_store,
+                 en.tenant.empty() ? "" : ", tenant " + en.tenant + " only");
+  }
+  return okResult();
+}
+
+void Worker::checkCrlFile() {
+  struct stat st {};
+  if (::stat(config_.tls.crl.c_str(), &st) != 0) return;  // a missing file keeps the old list
+  const int64_t mtime =
+      static_cast<int64_t>(st.st_mtim.tv_sec) * 1'000'000'000 + st.st_mtim.tv_nsec;
+  if (mtime == crl_mtime_ns_ && static_cast<int64_t>(st.st_size) == crl_size_) return;
+  crl_mtime_ns_ = mtime;
+  crl_size_ = static_cast<int64_t>(st.st_size);
+  reloadCrl();
+}
+
+void Worker::reloadCrl() {
+  if (!revocation_ || closed_) return;
+  if (auto loaded = revocation_->reloadFile(config_.tls.crl); !loaded) {
+    metrics_.crl_reload_failures.inc();
+    spdlog::error(
+        "cannot reload the CRL gateway.tls.crl \"{}\": {}; the previous list stays in "
+        "force",
+        config_.tls.crl, loaded.error().message);
+    return;
+  }
+  metrics_.crl_reloads.inc();
+  auto list = revocation_->current();
+  spdlog::info("CRL {} reloaded: {} revoked serials (CRL number {})", config_.tls.crl,
+               list ? list->size() : 0, list ? list->crlNumber() : 0);
+  disconnectRevoked();
+}
+
+void Worker::disconnectRevoked() {
+  std::vector<Connection*> revoked;
+  for (auto& [id, connection] : open_) {
+    if (!connection->certSerial().empty() && revocation_->isRevoked(connection->certSerial())) {
+      revoked.push_back(connection);
+    }
+  }
+  for (Connection* connection : revoked) {
+    metrics_.revoked_disconnects.inc();
+    spdlog::warn("disconnecting agent {} ({}): its certificate {} is revoked by the reloaded CRL",
+                 connection->agentId(), connection->peer(), connection->certSerial());
+    connection->revoked();
+  }
+}
+
+void Worker::logTlsFailure(const Connection& connection, const std::string& reason,
+                           const std::string& message) {
+  if (const uint64_t n = tls_log_limiter_.allow(); n > 0) {
+    spdlog::warn(
+        "TLS handshake with {} refused: {} [reason={}]{}", connection.peer(), message, reason,
+        n > 1 ? " (" + std::to_string(n - 1) + " similar messages suppressed)" : std::string());
+  }
 }
 
 std::string Worker::newSessionId() {
@@ -291,6 +436,11 @@ void Worker::close() {
   if (closed_) return;
   closed_ = true;
   listener_.close();
+  if (crl_timer_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(crl_timer_),
+             [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
+    crl_timer_ = nullptr;
+  }
   std::vector<Connection*> connections;
   connections.reserve(open_.size());
   for (auto& [id, connection] : open_) connections.push_back(connection);

@@ -5,6 +5,8 @@
 // except the sink and the (atomic) metrics.
 #pragma once
 
+#include <uv.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -19,11 +21,23 @@
 #include "edge/gateway/loop_mailbox.h"
 #include "edge/gateway/metrics.h"
 #include "edge/gateway/sink.h"
+#include "edge/protocol/enrollment_token.h"
+#include "edge/protocol/pki.h"
 #include "listener.h"
+#include "tls_include.h"
 
 namespace edge::gateway {
 
 class Connection;
+
+// What the worker needs to sign agent certificates for enrollment tokens.
+struct Enroller {
+  protocol::TokenKey key;
+  std::unique_ptr<protocol::TokenUseStore> uses;
+  protocol::CertificateAuthority ca;
+  std::string required_tenant;
+  int64_t cert_days = 90;
+};
 
 class Worker {
  public:
@@ -51,7 +65,17 @@ class Worker {
   size_t agentsWithHeartbeat() const;
   bool sinkPressure() const { return sink_pressure_; }
 
+  // Reloads gateway.tls.crl now (SIGHUP) and disconnects agents whose
+  // certificate it revokes. No-op without a CRL file.
+  void reloadCrl();
+
   // --- for Connection ---
+  // Null when the listener is plaintext.
+  const std::shared_ptr<protocol::TlsContext>& tlsContext() const { return tls_; }
+  // Null unless gateway.enrollment.enabled.
+  Enroller* enroller() { return enroller_.get(); }
+  void logTlsFailure(const Connection& connection, const std::string& reason,
+                     const std::string& message);
   uv_loop_t* loop() const { return loop_; }
   const GatewayConfig& config() const { return config_; }
   GatewayMetrics& metrics() { return metrics_; }
@@ -80,6 +104,9 @@ class Worker {
   static constexpr size_t kMaxLingering = 1024;
 
   void onAccept(uv_stream_t* server);
+  Result<void> setUpTls();
+  void checkCrlFile();
+  void disconnectRevoked();
   void onBatchDone(uint64_t connection_id, uint64_t batch_id, size_t payload_bytes,
                    size_t memory_bytes, size_t events, SinkResult result);
   void afterDrain();
@@ -105,8 +132,16 @@ class Worker {
   bool draining_ = false;
   bool closed_ = false;
   std::function<void()> drained_;
+
+  std::shared_ptr<protocol::TlsContext> tls_;
+  std::shared_ptr<protocol::RevocationStore> revocation_;
+  std::unique_ptr<Enroller> enroller_;
+  uv_timer_t* crl_timer_ = nullptr;  // owned by libuv from init until its close callback
+  int64_t crl_mtime_ns_ = 0;
+  int64_t crl_size_ = -1;
   LogRateLimiter protocol_log_limiter_{20, std::chrono::seconds(10)};
   LogRateLimiter sink_log_limiter_{5, std::chrono::seconds(10)};
+  LogRateLimiter tls_log_limiter_{20, std::chrono::seconds(10)};
 };
 
 }  // namespace edge::gateway

@@ -96,6 +96,7 @@ gateway:
   listen: 127.0.0.1:{self.listen_port}
   data_dir: {self.data_dir}
   tenant: default
+  tls: {{enabled: false, allow_plaintext: true}}
 admin:
   listen: 127.0.0.1:0
 log:

@@ -41,6 +41,12 @@ TEST(GatewayConfigTest, BuiltInDefaultParsesToTheDocumentedDefaults) {
   EXPECT_EQ(c.sqlite.synchronous, sinks::SqliteSynchronous::kNormal);
   EXPECT_EQ(c.sqlite.queue_max_batches, 64u);
   EXPECT_TRUE(c.sqlite.path.empty());
+  // The demo's loopback plaintext, explicitly allowed.
+  EXPECT_FALSE(c.tls.enabled);
+  EXPECT_TRUE(c.tls.allow_plaintext);
+  EXPECT_TRUE(c.tls.require_client_cert);
+  EXPECT_EQ(c.tls.handshake_timeout, std::chrono::seconds(10));
+  EXPECT_FALSE(c.enrollment.enabled);
 
   GatewayConfig resolved = c;
   resolveDefaults(resolved);
@@ -48,15 +54,55 @@ TEST(GatewayConfigTest, BuiltInDefaultParsesToTheDocumentedDefaults) {
   EXPECT_FALSE(resolved.id.empty());  // the hostname
 }
 
-TEST(GatewayConfigTest, EmptyDocumentMeansDefaults) {
-  auto parsed = parseGatewayConfig("{}\n", "empty.yaml");
+TEST(GatewayConfigTest, EmptyDocumentMeansTlsWhichNeedsCertificates) {
+  // Without the built-in file's explicit plaintext, TLS is on and its files
+  // are required: a forgotten tls section fails loudly instead of going plaintext.
+  const std::string errors = errorsOf("{}\n");
+  EXPECT_NE(errors.find("gateway.tls.cert:"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("gateway.tls.key:"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("gateway.tls.ca:"), std::string::npos) << errors;
+  auto parsed = parseGatewayConfig(
+      "gateway:\n  tls: {cert: /etc/gw.crt, key: /etc/gw.key, ca: /etc/ca.crt}\n", "tls.yaml");
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(parsed->listen.port, 7400);
+  EXPECT_TRUE(parsed->tls.enabled);
+  EXPECT_EQ(parsed->tls.cert, "/etc/gw.crt");
+}
+
+TEST(GatewayConfigTest, PlaintextNeedsTheFlagAndALoopbackAddress) {
+  std::string errors = errorsOf("gateway:\n  tls: {enabled: false}\n");
+  EXPECT_NE(errors.find("gateway.tls.enabled: plaintext agent connections need "
+                        "gateway.tls.allow_plaintext: true"),
+            std::string::npos)
+      << errors;
+  errors = errorsOf(
+      "gateway:\n  listen: 0.0.0.0:7400\n  tls: {enabled: false, allow_plaintext: true}\n");
+  EXPECT_NE(errors.find("gateway.tls.allow_plaintext: plaintext is only allowed on a loopback "
+                        "listen address, but gateway.listen is 0.0.0.0:7400"),
+            std::string::npos)
+      << errors;
+  errors = errorsOf(
+      "gateway:\n  tls: {cert: a, key: b, ca: c, require_client_cert: false}\n"
+      "  enrollment: {enabled: true}\n");
+  EXPECT_NE(errors.find("gateway.tls.require_client_cert:"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("gateway.enrollment.ca_key:"), std::string::npos) << errors;
+  EXPECT_NE(errors.find("gateway.enrollment.token_secret:"), std::string::npos) << errors;
+  errors = errorsOf(
+      "gateway:\n  tls: {enabled: false, allow_plaintext: true}\n"
+      "  enrollment: {enabled: true, ca_key: k, token_secret: t}\n");
+  EXPECT_NE(errors.find("gateway.enrollment.enabled: enrollment sends tokens"), std::string::npos)
+      << errors;
+  EXPECT_TRUE(parseGatewayConfig(
+                  "gateway:\n  listen: localhost:1\n  tls: {enabled: false, allow_plaintext: "
+                  "true}\n",
+                  "ok.yaml")
+                  .ok());
 }
 
 TEST(GatewayConfigTest, PortZeroAndAdminOffAreAccepted) {
   auto parsed = parseGatewayConfig(
-      "gateway:\n  listen: \"[::1]:0\"\nadmin:\n  listen: \"\"\nsinks:\n  sqlite:\n    "
+      "gateway:\n  listen: \"[::1]:0\"\n  tls: {enabled: false, allow_plaintext: true}\nadmin:\n  "
+      "listen: \"\"\nsinks:\n  sqlite:\n    "
       "synchronous: full\n"
       "    path: /tmp/x.db\n    queue_max_batches: 8\nlog: {level: debug, format: json}\n",
       "ok.yaml");

@@ -288,6 +288,9 @@ inline std::string testConfigYaml(const std::string& data_dir,
          data_dir +
          "\n"
          "  tenant: acme\n" +
+         (gateway_extra.find("  tls:") == std::string::npos
+              ? std::string("  tls: {enabled: false, allow_plaintext: true}\n")
+              : std::string()) +
          gateway_extra +
          "admin:\n"
          "  listen: 127.0.0.1:0\n"

@@ -21,11 +21,38 @@ struct ListenAddress {
   std::string toString() const;  // "host:port", IPv6 in brackets
 };
 
+// gateway.tls: TLS on the agent listener (see docs/security.md).
+struct TlsConfig {
+  bool enabled = true;
+  std::string cert;  // gateway server certificate (PEM), SANs matching what agents dial
+  std::string key;   // its private key
+  std::string ca;    // CA that signs agent certificates
+  std::string crl;   // optional CRL file, reloaded when it changes and on SIGHUP
+  // Must stay true: tenancy comes from the client certificate. Agents
+  // without one may only enroll (gateway.enrollment).
+  bool require_client_cert = true;
+  std::chrono::milliseconds handshake_timeout{10'000};
+  // Plaintext needs enabled: false AND this AND a loopback listen address.
+  bool allow_plaintext = false;
+  std::chrono::milliseconds crl_check_interval{5'000};
+};
+
+// gateway.enrollment: signing agent certificates for enrollment tokens.
+struct EnrollmentConfig {
+  bool enabled = false;
+  std::string ca_key;        // private key of gateway.tls.ca, to sign agent CSRs
+  std::string token_secret;  // HMAC key file (edgectl ca init writes <ca-dir>/token.key)
+  std::string token_store;   // SQLite file counting token uses; "" = <data_dir>/enrollment.db
+  std::string tenant;        // "" = any tenant; else tokens for other tenants are refused
+  int64_t cert_days = 90;
+};
+
 struct GatewayConfig {
   std::string id;  // "" until resolveDefaults(): the hostname
   ListenAddress listen{"127.0.0.1", 7400};
   std::string data_dir = "/var/lib/edge-gateway";
-  // Stamped on every event until agent enrollment lands; never taken from the agent.
+  // Stamped on events of plaintext connections; over TLS the client
+  // certificate's tenant is used. Never taken from the agent.
   std::string tenant = "default";
   uint32_t credit_batches = 32;
   uint64_t credit_bytes = 32ull << 20;
@@ -38,6 +65,9 @@ struct GatewayConfig {
   std::chrono::milliseconds heartbeat_interval{10'000};
   // On SIGTERM: how long to wait for in-flight commits and their acks.
   std::chrono::milliseconds drain_timeout{10'000};
+
+  TlsConfig tls;
+  EnrollmentConfig enrollment;
 
   bool admin_enabled = true;
   ListenAddress admin{"127.0.0.1", 7401};
@@ -64,6 +94,9 @@ void resolveDefaults(GatewayConfig& config);
 // The configuration compiled into the binary, used without --config and
 // printed by --print-default-config. It parses to the defaults above.
 std::string_view defaultConfigYaml();
+
+// Whether a listen host is a loopback address (127.0.0.0/8, ::1, localhost).
+bool isLoopbackHost(std::string_view host);
 
 // "0.1.0", the project version.
 const char* gatewayVersion();

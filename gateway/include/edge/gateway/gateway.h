@@ -50,6 +50,9 @@ class Gateway {
   Result<void> start();
 
   uint16_t listenPort() const;
+  // Reloads gateway.tls.crl now (SIGHUP) and disconnects agents it revokes;
+  // the file is also polled every gateway.tls.crl_check_interval. Loop thread.
+  void reloadCrl();
   uint16_t adminPort() const;  // 0 when admin.listen is off
   const GatewayConfig& config() const { return config_; }
 

@@ -27,8 +27,14 @@ enum class ProtocolErrorReason {
   kAgentMismatch,    // batch agent_id differs from the HELLO agent_id
   kCreditExceeded,   // batch sent without credit
   kUnexpectedFrame,  // a frame type agents never send, or one before HELLO
+  kUnauthenticated,  // no usable identity: no certificate, HELLO agent_id differs from it, ...
 };
-inline constexpr size_t kProtocolErrorReasonCount = 12;
+inline constexpr size_t kProtocolErrorReasonCount = 13;
+
+// Label values of edge_gateway_tls_handshake_failures_total{reason}: the
+// names of protocol::TlsFailure (tlsFailureName) plus "handshake_timeout".
+inline constexpr size_t kTlsFailureReasonCount = 14;  // TlsFailure values + timeout
+inline constexpr size_t kTlsHandshakeTimeoutIndex = 13;
 const char* protocolErrorReasonName(ProtocolErrorReason reason);
 
 struct GatewayMetrics {
@@ -52,6 +58,14 @@ struct GatewayMetrics {
   Counter& backpressure;  // times a worker started withholding credit (sink at its high watermark)
   Counter& read_paused;   // times a connection stopped being read (buffered bytes above the cap)
   std::array<Counter*, kProtocolErrorReasonCount> protocol_errors{};
+  // Indexed by protocol::TlsFailure, kTlsHandshakeTimeoutIndex for timeouts.
+  std::array<Counter*, kTlsFailureReasonCount> tls_handshake_failures{};
+  Counter& tls_handshakes;       // TLS handshakes completed
+  Counter& enrollments_ok;       // certificates signed for enrollment tokens
+  Counter& enrollments_refused;  // enrollment requests refused (reason logged)
+  Counter& crl_reloads;          // CRL file (re)loaded
+  Counter& crl_reload_failures;  // CRL file changed but did not load; the old list stays
+  Counter& revoked_disconnects;  // live connections closed because their certificate was revoked
 };
 
 }  // namespace edge::gateway
