@@ -11,6 +11,10 @@ endmacro()
 
 edge_require_pkg(LIBUV libuv libuv1-dev)
 edge_require_pkg(LUAJIT luajit libluajit-5.1-dev)
+# PCRE2 (8-bit) for the agent's multiline start patterns and regex parser.
+if(NOT TARGET PkgConfig::PCRE2)
+  edge_require_pkg(PCRE2 libpcre2-8 libpcre2-dev)
+endif()
 
 find_package(Protobuf REQUIRED)   # libprotobuf-dev, protobuf-compiler
 find_package(FlatBuffers REQUIRED CONFIG)  # libflatbuffers-dev, flatbuffers-compiler

@@ -16,7 +16,8 @@
 #include "edge/agent/spool.h"
 #include "edge/common/admin_http.h"
 #include "edge/common/config.h"
-#include "inputs/in_file/file_input.h"
+#include "edge/agent/input_registry.h"
+#include "edge/agent/parser.h"
 #include "spool_writer.h"
 
 namespace edge::agent {
@@ -28,11 +29,11 @@ std::string localHostname() {
   return name;
 }
 
-std::string joinPaths(const std::vector<std::string>& paths) {
+std::string join(const std::vector<std::string>& items) {
   std::string out;
-  for (const std::string& path : paths) {
+  for (const std::string& item : items) {
     if (!out.empty()) out += ", ";
-    out += path;
+    out += item;
   }
   return out;
 }
@@ -40,11 +41,7 @@ std::string joinPaths(const std::vector<std::string>& paths) {
 }  // namespace
 
 struct Agent::Impl {
-  explicit Impl(AgentConfig config_in)
-      : config(std::move(config_in)),
-        events_dropped(
-            metrics.counter("edge_agent_events_dropped_total",
-                            "Events the agent dropped (spool policy); 0 while inputs block")) {}
+  explicit Impl(AgentConfig config_in) : config(std::move(config_in)) {}
 
   ~Impl() {
     if (loop_initialized) {
@@ -85,12 +82,29 @@ struct Agent::Impl {
     spool = std::move(*opened);
 
     writer = std::make_unique<SpoolWriter>(&loop, *spool, config.spool, metrics);
-    for (const FileInputConfig& input_config : config.inputs) {
-      auto positions = spool->loadPositions(input_config.name);
+    for (const std::shared_ptr<const InputSpec>& spec : config.inputs) {
+      auto positions = spool->loadPositions(spec->name());
       if (!positions) return positions.error();
+      auto parser = makeParser(spec->common().parser);
+      if (!parser) {
+        return makeError(parser.error().code,
+                         "input " + spec->name() + ": parser: " + parser.error().message);
+      }
+      writer->addInput(spec->name(), spec->common().when_full, std::move(*parser),
+                       spec->common().parser.type);
+      InputContext context;
+      context.loop = &loop;
+      context.hostname = hostname;
+      context.limits = writer->limits();
+      context.sink = writer.get();
+      context.metrics = &metrics;
+      auto input = spec->create(context);
+      if (!input) {
+        return makeError(input.error().code,
+                         "input " + spec->name() + ": " + input.error().message);
+      }
+      inputs.push_back(InputSlot{spec, std::move(*input)});
       saved_positions.push_back(std::move(*positions));
-      inputs.push_back(std::make_unique<FileInput>(&loop, input_config, hostname, writer->limits(),
-                                                   *writer, metrics));
     }
 
     ShipperOptions shipper_options;
@@ -101,6 +115,9 @@ struct Agent::Impl {
     shipper_options.reconnect_min = config.output.reconnect_min;
     shipper_options.reconnect_max = config.output.reconnect_max;
     shipper_options.heartbeat_interval = config.output.heartbeat_interval;
+    shipper_options.connection_ttl = config.output.connection_ttl;
+    shipper_options.ack_timeout_warning = config.output.ack_timeout_warning;
+    shipper_options.drain_timeout = config.output.drain_timeout;
     shipper = std::make_unique<Shipper>(&loop, *spool, shipper_options, metrics);
 
     if (!config.admin_listen.empty()) {
@@ -143,15 +160,19 @@ struct Agent::Impl {
     signals_initialized = true;
 
     writer->setOnAppended([this] { shipper->wake(); });
-    writer->setOnPressure([this](bool pause) {
-      for (auto& input : inputs) {
+    writer->setOnPressure([this](SpoolWriter::Pressure pressure) {
+      for (InputSlot& slot : inputs) {
+        bool pause = pressure == SpoolWriter::Pressure::kFailing ||
+                     (pressure == SpoolWriter::Pressure::kFull &&
+                      slot.spec->common().when_full == WhenFull::kBlock);
         if (pause) {
-          input->pause();
+          slot.input->pause();
         } else {
-          input->resume();
+          slot.input->resume();
         }
       }
     });
+    writer->setInFlightCheck([this](uint64_t batch_id) { return shipper->isInFlight(batch_id); });
     shipper->setOnSpoolShrunk([this] { writer->onSpoolShrunk(); });
     shipper->setTelemetryProvider([this] { return telemetry(); });
 
@@ -162,21 +183,25 @@ struct Agent::Impl {
     };
     if (auto st = writer->start(); !st) return fail(st.error());
     for (size_t i = 0; i < inputs.size(); ++i) {
-      if (auto st = inputs[i]->start(std::move(saved_positions[i])); !st) return fail(st.error());
+      if (auto st = inputs[i].input->start(std::move(saved_positions[i])); !st) {
+        return fail(makeError(st.error().code,
+                              "input " + inputs[i].spec->name() + ": " + st.error().message));
+      }
     }
     saved_positions.clear();
     if (auto st = shipper->start(); !st) return fail(st.error());
 
     std::string input_list;
-    for (const FileInputConfig& input : config.inputs) {
-      if (!input_list.empty()) input_list += "; ";
-      input_list += input.name + " (file: " + joinPaths(input.paths) + ")";
+    for (const InputSlot& slot : inputs) {
+      if (!input_list.empty()) input_list += ", ";
+      input_list += slot.spec->name() + " (" + slot.spec->type() +
+                    ", when_full: " + whenFullName(slot.spec->common().when_full) + ")";
     }
     spdlog::info(
         "edge-agent {} started: agent id {}, host {}, spool {} ({} batches pending), inputs: {}, "
-        "gateway {}{}",
+        "gateways {}{}",
         agentVersion(), spool->agentId(), hostname, spool->path(), spool->batchCount(),
-        input_list.empty() ? "none" : input_list, config.output.gateways.front(),
+        input_list.empty() ? "none" : input_list, join(config.output.gateways),
         config.admin_listen.empty() ? std::string() : ", admin http://" + config.admin_listen);
     if (inputs.empty())
       spdlog::warn("no inputs are configured: the agent only sends what is already spooled");
@@ -189,7 +214,7 @@ struct Agent::Impl {
   void stop() {
     if (stopping) return;
     stopping = true;
-    for (auto& input : inputs) input->close();
+    for (InputSlot& slot : inputs) slot.input->close();
     if (writer) {
       size_t buffered = writer->bufferedEvents();
       if (auto flushed = writer->flush(); !flushed) {
@@ -217,11 +242,13 @@ struct Agent::Impl {
     t.uptime_s = static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::seconds>(std::chrono::steady_clock::now() - started)
             .count());
-    t.events_dropped = events_dropped.value();
-    for (const auto& input : inputs) {
-      InputStats stats = input->stats();
-      t.inputs.push_back(InputTelemetry{input->name(), std::string(input->type()),
-                                        stats.events_read, stats.events_dropped, stats.errors});
+    t.events_dropped = writer ? writer->droppedEvents() : 0;
+    for (const InputSlot& slot : inputs) {
+      InputStats stats = slot.input->stats();
+      uint64_t dropped = stats.events_dropped + (writer ? writer->droppedEvents(slot.spec->name()) : 0);
+      t.events_dropped += stats.events_dropped;
+      t.inputs.push_back(InputTelemetry{slot.spec->name(), slot.spec->type(), stats.events_read,
+                                        dropped, stats.errors});
     }
     return t;
   }
@@ -230,11 +257,15 @@ struct Agent::Impl {
   std::string hostname;
   uv_loop_t loop{};
   bool loop_initialized = false;
+  struct InputSlot {
+    std::shared_ptr<const InputSpec> spec;
+    std::unique_ptr<Input> input;
+  };
+
   MetricsRegistry metrics;
-  Counter& events_dropped;
   std::unique_ptr<Spool> spool;
   std::unique_ptr<SpoolWriter> writer;
-  std::vector<std::unique_ptr<Input>> inputs;
+  std::vector<InputSlot> inputs;
   std::vector<std::vector<InputPosition>> saved_positions;
   std::unique_ptr<Shipper> shipper;
   std::unique_ptr<AdminHttpServer> admin;

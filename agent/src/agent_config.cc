@@ -6,7 +6,9 @@
 #include <cctype>
 #include <set>
 
+#include "edge/agent/parser.h"
 #include "edge/common/config.h"
+#include "inputs/in_file/file_input.h"
 
 #ifndef EDGE_AGENT_VERSION
 #error "EDGE_AGENT_VERSION must be defined by the build (the project version)"
@@ -18,7 +20,6 @@ namespace {
 constexpr int64_t kMaxBatchEvents = 100000;
 // Batches stay well below the 8 MiB frame limit even uncompressed.
 constexpr uint64_t kMaxBatchBytes = 4ull << 20;
-constexpr uint64_t kMaxLineBytes = 4ull << 20;
 
 bool isIdentifier(std::string_view text) {
   return !text.empty() && text.size() <= 128 && std::all_of(text.begin(), text.end(), [](char c) {
@@ -26,33 +27,42 @@ bool isIdentifier(std::string_view text) {
   });
 }
 
-void parseFileInput(const ConfigNode& node, size_t index, FileInputConfig& input) {
-  node.rejectUnknownKeys(
-      {"type", "name", "paths", "start_at", "kind", "max_line_bytes", "poll_interval"});
-  input.name = node.getString("name", "file-" + std::to_string(index));
-  if (!isIdentifier(input.name)) {
+std::string knownInputTypes() {
+  std::string out;
+  for (const InputTypeInfo& info : inputTypes()) {
+    if (!out.empty()) out += ", ";
+    out += info.type;
+  }
+  return out;
+}
+
+// The keys every input has, then the type's own parser.
+std::shared_ptr<const InputSpec> parseInput(const ConfigNode& node, size_t index) {
+  std::string type = node.requireString("type");
+  if (type.empty()) return nullptr;  // requireString recorded it
+  const InputTypeInfo* info = findInputType(type);
+  if (info == nullptr) {
+    node.addError("type", "unknown input type \"" + type + "\"; known types are " +
+                              knownInputTypes());
+    return nullptr;
+  }
+  InputCommonConfig common;
+  common.type = type;
+  common.name = node.getString("name", type + "-" + std::to_string(index));
+  if (!isIdentifier(common.name)) {
     node.addError("name", "expected letters, digits, '-', '_' or '.' (at most 128), got \"" +
-                              input.name + "\"");
+                              common.name + "\"");
   }
-  input.paths = node.getStringList("paths", {"/var/log/*.log"});
-  if (input.paths.empty()) node.addError("paths", "expected at least one path or glob pattern");
-  for (const std::string& path : input.paths) {
-    if (path.empty()) node.addError("paths", "expected non-empty paths");
-  }
-  input.start_at = node.getEnum("start_at", "beginning", {"beginning", "end"}) == "end"
-                       ? StartAt::kEnd
-                       : StartAt::kBeginning;
-  input.kind = node.getString("kind", "log");
-  if (input.kind.empty()) node.addError("kind", "expected a non-empty event kind such as \"log\"");
-  input.max_line_bytes = node.getBytes("max_line_bytes", 64 * 1024);
-  if (input.max_line_bytes < 16 || input.max_line_bytes > kMaxLineBytes) {
-    node.addError("max_line_bytes", "expected a size between 16 and 4MiB");
-  }
-  input.poll_interval = node.getDuration("poll_interval", std::chrono::milliseconds(250));
-  if (input.poll_interval < std::chrono::milliseconds(10) ||
-      input.poll_interval > std::chrono::hours(1)) {
-    node.addError("poll_interval", "expected a duration between 10ms and 1h");
-  }
+  common.kind = node.getString("kind", info->default_kind);
+  if (common.kind.empty()) node.addError("kind", "expected a non-empty event kind such as \"log\"");
+  std::string when_full = node.getEnum("when_full", whenFullName(info->default_when_full),
+                                       {"block", "drop_newest", "drop_oldest"});
+  common.when_full = when_full == "drop_newest"   ? WhenFull::kDropNewest
+                     : when_full == "drop_oldest" ? WhenFull::kDropOldest
+                                                  : WhenFull::kBlock;
+  common.parser = parseParserConfig(node);
+  std::unique_ptr<InputSpec> spec = info->parse(node, std::move(common));
+  return std::shared_ptr<const InputSpec>(std::move(spec));
 }
 
 Result<AgentConfig> parseDocument(ConfigDocument& doc) {
@@ -117,19 +127,17 @@ Result<AgentConfig> parseDocument(ConfigDocument& doc) {
     size_t index = 0;
     for (const ConfigNode& node : inputs.elements()) {
       if (!node.isMap()) {
-        node.addError("expected a map with at least \"type: file\"");
+        node.addError("expected a map with at least \"type\" (one of " + knownInputTypes() + ")");
         ++index;
         continue;
       }
-      std::string type = node.getEnum("type", "file", {"file"});
-      if (type == "file") {
-        FileInputConfig input;
-        parseFileInput(node, index, input);
-        if (!names.insert(input.name).second) {
+      std::shared_ptr<const InputSpec> spec = parseInput(node, index);
+      if (spec) {
+        if (!names.insert(spec->name()).second) {
           node.addError("name",
-                        "expected a unique input name, \"" + input.name + "\" is used twice");
+                        "expected a unique input name, \"" + spec->name() + "\" is used twice");
         }
-        config.inputs.push_back(std::move(input));
+        config.inputs.push_back(std::move(spec));
       }
       ++index;
     }
@@ -137,7 +145,8 @@ Result<AgentConfig> parseDocument(ConfigDocument& doc) {
 
   ConfigNode output = root["output"];
   output.rejectUnknownKeys({"gateways", "compression_level", "max_in_flight_batches",
-                            "reconnect_min", "reconnect_max", "heartbeat_interval"});
+                            "reconnect_min", "reconnect_max", "heartbeat_interval",
+                            "connection_ttl", "ack_timeout_warning", "drain_timeout"});
   if (output["gateways"].exists()) {
     config.output.gateways.clear();
     for (const ConfigNode& node : output["gateways"].elements()) {
@@ -168,6 +177,18 @@ Result<AgentConfig> parseDocument(ConfigDocument& doc) {
     output.addError("heartbeat_interval", "expected at least 100ms");
   }
 
+  config.output.connection_ttl = output.getDuration("connection_ttl", std::chrono::milliseconds(0));
+  if (config.output.connection_ttl.count() != 0 &&
+      config.output.connection_ttl < std::chrono::seconds(1)) {
+    output.addError("connection_ttl", "expected 0 (off) or at least 1s, e.g. 10m");
+  }
+  config.output.ack_timeout_warning =
+      output.getDuration("ack_timeout_warning", std::chrono::seconds(60));
+  config.output.drain_timeout = output.getDuration("drain_timeout", std::chrono::seconds(5));
+  if (config.output.drain_timeout > std::chrono::minutes(10)) {
+    output.addError("drain_timeout", "expected a duration up to 10m");
+  }
+
   EDGE_TRY(doc.finish());
   return config;
 }
@@ -196,15 +217,22 @@ Result<AgentConfig> loadAgentConfigFile(const std::string& filename) {
 void addTailInput(AgentConfig& config, const std::string& path) {
   size_t n = 1;
   auto taken = [&](const std::string& name) {
-    return std::any_of(config.inputs.begin(), config.inputs.end(),
-                       [&](const FileInputConfig& input) { return input.name == name; });
+    return std::any_of(
+        config.inputs.begin(), config.inputs.end(),
+        [&](const std::shared_ptr<const InputSpec>& input) { return input->name() == name; });
   };
   while (taken("tail-" + std::to_string(n))) ++n;
+  InputCommonConfig common;
+  common.type = "file";
+  common.name = "tail-" + std::to_string(n);
+  common.kind = "log";
+  common.when_full = WhenFull::kBlock;
   FileInputConfig input;
-  input.name = "tail-" + std::to_string(n);
+  input.name = common.name;
+  input.kind = common.kind;
   input.paths = {path};
   input.start_at = StartAt::kBeginning;
-  config.inputs.push_back(std::move(input));
+  config.inputs.push_back(std::make_shared<FileInputSpec>(std::move(common), std::move(input)));
 }
 
 const char* agentVersion() { return EDGE_AGENT_VERSION; }

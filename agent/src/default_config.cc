@@ -21,7 +21,7 @@ admin:
 spool:
   path: ""                   # empty: <data_dir>/spool.db
   synchronous: normal        # normal survives a crash; full also survives power loss
-  max_bytes: 1GiB            # above this, inputs pause until the gateway acks
+  max_bytes: 1GiB            # at this size each input's when_full policy applies
   batch_max_events: 500
   batch_max_bytes: 1MiB
   flush_interval: 200ms
@@ -31,8 +31,13 @@ inputs:
     paths: [/var/log/*.log, /var/log/syslog, /var/log/messages, /var/log/auth.log]
     start_at: beginning      # for files without a saved position: beginning or end
     kind: log
+    when_full: block         # spool full: block (pause), drop_newest or drop_oldest
     max_line_bytes: 64KiB    # longer lines are truncated (and counted)
     poll_interval: 250ms
+    partial_line_timeout: 5s # an unterminated last line is emitted after this idle time
+    rotate_wait: 5s          # a renamed (rotated) file is still read this long
+    # multiline: {start_pattern: '^\S', max_lines: 500, max_bytes: 256KiB, timeout: 1s}
+    # parser: {type: json}   # json, logfmt, regex, syslog
 output:
   gateways: ["127.0.0.1:7400"]
   compression_level: 3       # zstd level, 0 = uncompressed
@@ -40,6 +45,9 @@ output:
   reconnect_min: 200ms
   reconnect_max: 30s
   heartbeat_interval: 10s
+  connection_ttl: 0          # e.g. 10m: reconnect periodically (load balancers rebalance); 0 = off
+  ack_timeout_warning: 60s   # warn when batches are in flight and no ack came for this long
+  drain_timeout: 5s          # after GOAWAY or the ttl: wait this long for outstanding acks
 )yaml";
   return kText;
 }

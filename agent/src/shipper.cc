@@ -1,6 +1,8 @@
-// The shipper's connection state machine on libuv: resolve, connect, HELLO /
-// WELCOME, the credit-limited send window, acks, GOAWAY and ERROR, heartbeats,
-// and reconnecting with backoff. Everything runs on the agent's loop thread.
+// The shipper's connection state machine on libuv: gateway choice
+// (rendezvous order, failover), resolve, connect, HELLO / WELCOME, the
+// credit-limited send window, acks, draining (GOAWAY, connection_ttl), ERROR,
+// heartbeats, the ack watchdog, and reconnecting with backoff. Everything
+// runs on the agent's loop thread.
 #include "edge/agent/shipper.h"
 
 #include <spdlog/spdlog.h>
@@ -28,6 +30,20 @@ struct WriteReq {
   std::string data;
 };
 
+// FNV-1a then a splitmix64 finalizer: a fixed function (not std::hash), so
+// the order is the same on every build, platform and restart.
+uint64_t stableHash(std::string_view text) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : text) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  h += 0x9e3779b97f4a7c15ull;
+  h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
+  h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
+  return h ^ (h >> 31);
+}
+
 const char* ackStatusName(wire::AckStatus status) {
   switch (status) {
     case wire::ACK_STATUS_OK:
@@ -42,6 +58,25 @@ const char* ackStatusName(wire::AckStatus status) {
 }
 
 }  // namespace
+
+std::vector<std::string> rendezvousOrder(const std::string& agent_id,
+                                         const std::vector<std::string>& gateways) {
+  std::vector<std::pair<uint64_t, std::string>> weighted;
+  weighted.reserve(gateways.size());
+  for (const std::string& gateway : gateways) {
+    std::string key = agent_id;
+    key.push_back('\0');
+    key += gateway;
+    weighted.emplace_back(stableHash(key), gateway);
+  }
+  std::sort(weighted.begin(), weighted.end(), [](const auto& a, const auto& b) {
+    return a.first != b.first ? a.first > b.first : a.second < b.second;
+  });
+  std::vector<std::string> order;
+  order.reserve(weighted.size());
+  for (auto& [weight, gateway] : weighted) order.push_back(std::move(gateway));
+  return order;
+}
 
 struct Shipper::Impl {
   // One name lookup; owns itself until its callback, so a lookup that
@@ -87,6 +122,12 @@ struct Shipper::Impl {
                                          "Connection attempts that did not reach WELCOME")),
         connected_gauge(
             metrics.gauge("edge_agent_connected", "1 while a gateway session is established")),
+        failovers(metrics.counter(
+            "edge_agent_gateway_failovers_total",
+            "Times the agent moved on to the next gateway after an error, GOAWAY or timeout")),
+        ack_timeouts(metrics.counter(
+            "edge_agent_ack_timeouts_total",
+            "Times no ack arrived for output.ack_timeout_warning while batches were in flight")),
         backoff(options.reconnect_min),
         retry_backoff(options.reconnect_min),
         rng(std::random_device{}()) {
@@ -109,21 +150,31 @@ struct Shipper::Impl {
       return makeError(ErrorCode::kConfig,
                        "output.gateways is empty; name at least one gateway host:port");
     }
-    gateway = options.gateways.front();
-    auto target_hp = parseHostPort(gateway);
-    if (!target_hp) {
-      return makeError(ErrorCode::kConfig, "output.gateways[0]: " + target_hp.error().message);
+    order = rendezvousOrder(spool.agentId(), options.gateways);
+    for (const std::string& gw : order) {
+      auto hp = parseHostPort(gw);
+      if (!hp) return makeError(ErrorCode::kConfig, "output.gateways: " + hp.error().message);
+      targets.push_back(*hp);
     }
-    target = *target_hp;
-    for (uv_timer_t* timer : {&reconnect_timer, &handshake_timer, &heartbeat_timer, &retry_timer}) {
+    for (uv_timer_t* timer : allTimers()) {
       int rc = uv_timer_init(loop, timer);
       if (rc != 0)
         return makeError(ErrorCode::kInternal, std::string("shipper timer: ") + uv_strerror(rc));
       timer->data = this;
     }
     timers_initialized = true;
+    if (order.size() > 1) {
+      std::string list;
+      for (const std::string& gw : order) list += (list.empty() ? "" : ", ") + gw;
+      spdlog::info("gateway order for agent {} (rendezvous hashing): {}", spool.agentId(), list);
+    }
     connect();
     return okResult();
+  }
+
+  std::array<uv_timer_t*, 7> allTimers() {
+    return {&reconnect_timer, &handshake_timer, &heartbeat_timer, &retry_timer,
+            &drain_timer,     &ttl_timer,       &ack_timer};
   }
 
   void close() {
@@ -131,10 +182,7 @@ struct Shipper::Impl {
     teardown();
     state = State::kClosed;
     if (timers_initialized) {
-      for (uv_timer_t* timer :
-           {&reconnect_timer, &handshake_timer, &heartbeat_timer, &retry_timer}) {
-        uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
-      }
+      for (uv_timer_t* timer : allTimers()) uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
     }
   }
 
@@ -142,6 +190,8 @@ struct Shipper::Impl {
 
   void connect() {
     if (state == State::kClosed) return;
+    gateway = order[index];
+    target = targets[index];
     state = State::kResolving;
     uv_timer_start(&handshake_timer, &Impl::onHandshakeTimeout,
                    static_cast<uint64_t>(options.handshake_timeout.count()), 0);
@@ -234,8 +284,7 @@ struct Shipper::Impl {
   static void onReconnect(uv_timer_t* timer) {
     auto* self = static_cast<Impl*>(timer->data);
     if (self->state == State::kClosed) return;
-    self->goaway_pending = false;
-    self->teardown();  // after GOAWAY the old connection may still be open
+    self->teardown();
     self->connect();
   }
 
@@ -254,9 +303,10 @@ struct Shipper::Impl {
       resolve = nullptr;
     }
     if (timers_initialized) {
-      uv_timer_stop(&handshake_timer);
-      uv_timer_stop(&heartbeat_timer);
-      uv_timer_stop(&retry_timer);
+      for (uv_timer_t* timer : {&handshake_timer, &heartbeat_timer, &retry_timer, &drain_timer,
+                                &ttl_timer, &ack_timer}) {
+        uv_timer_stop(timer);
+      }
     }
     in_flight.clear();
     resend.clear();
@@ -270,44 +320,139 @@ struct Shipper::Impl {
     if (state != State::kClosed) state = State::kWaiting;
   }
 
-  // Ends the current attempt or session and schedules the next one.
+  // Ends the current attempt or session and schedules the next one, on the
+  // next gateway in rendezvous order.
   void disconnect(const std::string& reason) {
     if (state == State::kClosed) return;
-    bool had_session = state == State::kReady;
-    size_t unacked = in_flight.size();
-    teardown();
-    if (goaway_pending) {
-      // The GOAWAY's delay decides when to reconnect; its timer is armed.
-      spdlog::info("gateway {} closed the connection after GOAWAY ({})", gateway, reason);
+    if (draining) {
+      // The gateway closed a draining connection: that is how a drain ends.
+      finishDrain("the gateway closed the connection (" + reason + ")");
       return;
     }
-    std::chrono::milliseconds delay = nextBackoff();
+    bool had_session = state == State::kReady;
+    size_t unacked = in_flight.size();
+    std::string from = gateway;
+    teardown();
+    std::chrono::milliseconds delay;
     if (had_session) {
+      // A working gateway went away: try the next one at once (jittered so
+      // its agents do not all arrive together); a full round of failures
+      // backs off below.
+      moveToNextGateway();
+      delay = jitter(options.reconnect_min);
       spdlog::warn(
-          "lost the connection to gateway {}: {}; {} unacked batches will be resent; reconnecting "
-          "in {}ms",
-          gateway, reason, unacked, delay.count());
+          "lost the connection to gateway {}: {}; {} unacked batches will be resent; connecting to "
+          "{} in {}ms",
+          from, reason, unacked, order[index], delay.count());
     } else {
       connect_failures.inc();
+      moveToNextGateway();
+      delay = ++failed_in_round >= order.size() ? nextBackoff() : jitter(options.reconnect_min);
+      if (failed_in_round >= order.size()) failed_in_round = 0;
       if (uint64_t n = connect_log.allow(); n != 0) {
         spdlog::warn(
-            "cannot connect to gateway {}: {}; retrying in {}ms ({} batches wait in the spool{})",
-            gateway, reason, delay.count(), spool.batchCount(),
+            "cannot connect to gateway {}: {}; trying {} in {}ms ({} batches wait in the spool{})",
+            from, reason, order[index], delay.count(), spool.batchCount(),
             n > 1 ? ", " + std::to_string(n - 1) + " similar messages suppressed" : std::string());
       }
     }
     uv_timer_start(&reconnect_timer, &Impl::onReconnect, static_cast<uint64_t>(delay.count()), 0);
   }
 
-  // Exponential backoff with jitter: uniformly within [reconnect_min, base],
-  // base doubling up to reconnect_max, reset by a WELCOME.
+  void moveToNextGateway() {
+    if (order.size() > 1) failovers.inc();
+    index = (index + 1) % order.size();
+  }
+
+  // Full jitter: uniform in [0, cap]; at least 1ms so a timer is used.
+  std::chrono::milliseconds jitter(std::chrono::milliseconds cap) {
+    std::uniform_int_distribution<int64_t> pick(1, std::max<int64_t>(cap.count(), 1));
+    return std::chrono::milliseconds{pick(rng)};
+  }
+
+  // Exponential backoff with full jitter, after every gateway failed once:
+  // uniform in [0, base], base doubling from reconnect_min to
+  // reconnect_max, reset by a WELCOME.
   std::chrono::milliseconds nextBackoff() {
-    int64_t low = options.reconnect_min.count();
-    int64_t high = std::max(backoff.count(), low);
-    std::uniform_int_distribution<int64_t> pick(low, high);
-    std::chrono::milliseconds delay{pick(rng)};
+    std::chrono::milliseconds delay = jitter(backoff);
     backoff = std::min(backoff * 2, options.reconnect_max);
     return delay;
+  }
+
+  // --- draining (GOAWAY, connection_ttl) --------------------------------------
+
+  // Stops sending on this connection, waits for the outstanding acks (at
+  // most drain_timeout), then closes it and connects to order[next] no
+  // sooner than `reconnect_after` from now.
+  void startDrain(const std::string& why, size_t next, std::chrono::milliseconds reconnect_after) {
+    if (draining || state != State::kReady) return;
+    draining = true;
+    drain_next = next;
+    drain_reconnect_at = uv_now(loop) + static_cast<uint64_t>(reconnect_after.count());
+    uv_timer_stop(&ttl_timer);
+    spdlog::info("draining the connection to gateway {} ({}): no new batches; {} in flight", gateway,
+                 why, in_flight.size());
+    if (in_flight.empty()) {
+      finishDrain("nothing was in flight");
+      return;
+    }
+    uv_timer_start(&drain_timer, &Impl::onDrainTimeout,
+                   static_cast<uint64_t>(std::max<int64_t>(options.drain_timeout.count(), 1)), 0);
+  }
+
+  static void onDrainTimeout(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    if (!self->draining) return;
+    self->finishDrain(std::to_string(self->in_flight.size()) +
+                      " batches still unacked after output.drain_timeout; they are resent");
+  }
+
+  void finishDrain(const std::string& how) {
+    uint64_t now = uv_now(loop);
+    std::chrono::milliseconds delay{drain_reconnect_at > now ? drain_reconnect_at - now : 0};
+    delay = std::max(delay, std::chrono::milliseconds(1));
+    std::string from = gateway;
+    size_t next = drain_next;
+    teardown();  // resets draining; unacked batches go out again on the next connection
+    if (next != index && order.size() > 1) failovers.inc();
+    index = next;
+    failed_in_round = 0;
+    spdlog::info("drained the connection to gateway {}: {}; connecting to {} in {}ms", from, how,
+                 order[index], delay.count());
+    uv_timer_start(&reconnect_timer, &Impl::onReconnect, static_cast<uint64_t>(delay.count()), 0);
+  }
+
+  static void onTtl(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    // Back to the preferred gateway: behind a load balancer a new
+    // connection is balanced again; with a list, a recovered preferred
+    // gateway gets its agents back.
+    self->startDrain("output.connection_ttl reached", 0, std::chrono::milliseconds(0));
+  }
+
+  // --- ack watchdog -------------------------------------------------------------
+
+  void armAckWatch() {
+    if (options.ack_timeout_warning.count() <= 0 || in_flight.empty()) {
+      uv_timer_stop(&ack_timer);
+      return;
+    }
+    uint64_t ms = static_cast<uint64_t>(options.ack_timeout_warning.count());
+    uv_timer_start(&ack_timer, &Impl::onAckTimeout, ms, ms);
+  }
+
+  static void onAckTimeout(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    if (self->state != State::kReady || self->in_flight.empty()) return;
+    self->ack_timeouts.inc();
+    if (uint64_t n = self->ack_log.allow(); n != 0) {
+      spdlog::warn(
+          "no ack from gateway {} for {}ms while {} batches are in flight (oldest: batch {}); the "
+          "gateway or its sinks may be stalled; the batches stay in the spool{}",
+          self->gateway, self->options.ack_timeout_warning.count(), self->in_flight.size(),
+          self->in_flight.front().batch_id,
+          n > 1 ? "; " + std::to_string(n - 1) + " similar messages suppressed" : std::string());
+    }
   }
 
   // --- I/O -------------------------------------------------------------------
@@ -389,8 +534,16 @@ struct Shipper::Impl {
         credit_bytes = welcome.credit_bytes();
         backoff = options.reconnect_min;
         retry_backoff = options.reconnect_min;
+        failed_in_round = 0;
         uv_timer_stop(&handshake_timer);
         connected_gauge.set(1);
+        if (options.connection_ttl.count() > 0) {
+          // +-10% so agents connected at the same moment do not all
+          // reconnect at the same moment.
+          std::uniform_int_distribution<int64_t> spread(options.connection_ttl.count() * 9 / 10,
+                                                        options.connection_ttl.count() * 11 / 10);
+          uv_timer_start(&ttl_timer, &Impl::onTtl, static_cast<uint64_t>(spread(rng)), 0);
+        }
         auto every = options.heartbeat_interval;
         if (welcome.heartbeat_interval_ms() != 0) {
           every = std::min(every, std::chrono::milliseconds(welcome.heartbeat_interval_ms()));
@@ -398,10 +551,13 @@ struct Shipper::Impl {
         uint64_t every_ms = static_cast<uint64_t>(std::max<int64_t>(every.count(), 100));
         uv_timer_start(&heartbeat_timer, &Impl::onHeartbeat, every_ms, every_ms);
         spdlog::info(
-            "connected to gateway {} (gateway id {}, session {}); credit {} batches / {} bytes; {} "
-            "batches "
-            "to send",
-            gateway, welcome.gateway_id(), welcome.session_id(), credit_batches, credit_bytes,
+            "connected to gateway {} ({}; gateway id {}, session {}); credit {} batches / {} "
+            "bytes; {} batches to send",
+            gateway,
+            order.size() == 1 ? std::string("the only one")
+            : index == 0      ? std::string("preferred")
+                              : "fallback #" + std::to_string(index),
+            welcome.gateway_id(), welcome.session_id(), credit_batches, credit_bytes,
             spool.batchCount());
         pump();
         return;
@@ -412,7 +568,12 @@ struct Shipper::Impl {
         if (!parse(frame, ack)) return;
         bool removed = false;
         for (const wire::AckEntry& entry : ack.entries()) removed |= handleAck(entry);
+        armAckWatch();
         if (removed && on_shrunk) on_shrunk();
+        if (draining && in_flight.empty()) {
+          finishDrain("every batch in flight was acked");
+          return;
+        }
         pump();
         return;
       }
@@ -426,18 +587,15 @@ struct Shipper::Impl {
         return;
       }
       case FrameType::kGoaway: {
+        if (state != State::kReady) return protocolError("GOAWAY before WELCOME");
         wire::Goaway goaway;
         if (!parse(frame, goaway)) return;
-        std::chrono::milliseconds delay =
-            goaway.reconnect_after_ms() != 0
-                ? std::chrono::milliseconds(goaway.reconnect_after_ms())
-                : options.reconnect_min;
-        spdlog::info("gateway {} sent GOAWAY ({}): no new batches; reconnecting in {}ms", gateway,
-                     goaway.reason().empty() ? "no reason given" : goaway.reason(), delay.count());
-        draining = true;
-        goaway_pending = true;
-        uv_timer_start(&reconnect_timer, &Impl::onReconnect, static_cast<uint64_t>(delay.count()),
-                       0);
+        spdlog::info("gateway {} sent GOAWAY ({}); reconnect allowed after {}ms", gateway,
+                     goaway.reason().empty() ? "no reason given" : goaway.reason(),
+                     goaway.reconnect_after_ms());
+        // That gateway is going away: the next one in order takes over.
+        startDrain("GOAWAY", (index + 1) % order.size(),
+                   std::chrono::milliseconds(goaway.reconnect_after_ms()));
         return;
       }
       case FrameType::kError: {
@@ -593,6 +751,7 @@ struct Shipper::Impl {
       if (!write(std::move(frame))) break;
       credit_batches -= 1;
       credit_bytes -= std::min(credit_bytes, bytes);
+      if (in_flight.empty()) ack_watch_pending = true;
       in_flight.push_back(InFlight{batch->batch_id, bytes});
       if (is_resend) {
         resend.erase(batch->batch_id);
@@ -602,6 +761,10 @@ struct Shipper::Impl {
       sent.inc();
     }
     if (resend.empty()) retry_ready = false;
+    if (ack_watch_pending) {
+      ack_watch_pending = false;
+      armAckWatch();
+    }
   }
 
   void logSpoolError(const Error& error) {
@@ -617,16 +780,25 @@ struct Shipper::Impl {
   Counter& rejected;
   Counter& connect_failures;
   Gauge& connected_gauge;
+  Counter& failovers;
+  Counter& ack_timeouts;
   std::function<AgentTelemetry()> telemetry;
   std::function<void()> on_shrunk;
 
   State state = State::kIdle;
+  std::vector<std::string> order;  // output.gateways in rendezvous order
+  std::vector<HostPort> targets;   // parsed, same order
+  size_t index = 0;                // the gateway of the current attempt
+  size_t failed_in_round = 0;      // failed attempts since the last WELCOME, mod order.size()
   std::string gateway;
   HostPort target;
   uv_timer_t reconnect_timer{};
   uv_timer_t handshake_timer{};
   uv_timer_t heartbeat_timer{};
   uv_timer_t retry_timer{};
+  uv_timer_t drain_timer{};
+  uv_timer_t ttl_timer{};
+  uv_timer_t ack_timer{};
   bool timers_initialized = false;
   Resolve* resolve = nullptr;  // the current attempt's lookup
   Connection* conn = nullptr;
@@ -639,14 +811,17 @@ struct Shipper::Impl {
   uint64_t last_sent = 0;           // highest batch id sent on this connection
   std::set<uint64_t> resend;        // answered RETRY, waiting for retry_timer
   bool retry_ready = false;
-  bool draining = false;        // GOAWAY received: send nothing new
-  bool goaway_pending = false;  // reconnect_timer armed by a GOAWAY
+  bool draining = false;  // GOAWAY or ttl: send nothing new, wait for acks
+  size_t drain_next = 0;  // the gateway to connect to once drained
+  uint64_t drain_reconnect_at = 0;  // uv_now() before which not to reconnect
+  bool ack_watch_pending = false;
 
   std::chrono::milliseconds backoff;
   std::chrono::milliseconds retry_backoff;
   std::mt19937_64 rng;
   LogRateLimiter connect_log{3, std::chrono::seconds(60)};
   LogRateLimiter spool_log{3, std::chrono::seconds(60)};
+  LogRateLimiter ack_log{3, std::chrono::minutes(10)};
 };
 
 Shipper::Shipper(uv_loop_t* loop, Spool& spool, ShipperOptions options, MetricsRegistry& metrics)
@@ -671,5 +846,12 @@ void Shipper::close() { impl_->close(); }
 bool Shipper::connected() const { return impl_->state == Impl::State::kReady; }
 
 size_t Shipper::inFlight() const { return impl_->in_flight.size(); }
+
+bool Shipper::isInFlight(uint64_t batch_id) const {
+  return std::any_of(impl_->in_flight.begin(), impl_->in_flight.end(),
+                     [batch_id](const Impl::InFlight& f) { return f.batch_id == batch_id; });
+}
+
+const std::string& Shipper::gateway() const { return impl_->gateway; }
 
 }  // namespace edge::agent

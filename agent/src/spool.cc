@@ -6,8 +6,13 @@
 #include <spdlog/spdlog.h>
 #include <sqlite3.h>
 
+#include <unistd.h>
+
 #include <array>
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <random>
@@ -20,6 +25,13 @@ namespace edge::agent {
 namespace {
 
 constexpr std::string_view kSqliteMagic{"SQLite format 3\0", 16};
+
+// Version 1 lacked batches.input (every batch counts as input '').
+constexpr const char* kUpgradeFrom1Sql = R"sql(
+ALTER TABLE batches ADD COLUMN input TEXT NOT NULL DEFAULT '';
+CREATE INDEX batches_by_input ON batches(input, batch_id);
+UPDATE meta SET value = 2 WHERE key = 'schema_version';
+)sql";
 
 constexpr const char* kSchemaSql = R"sql(
 CREATE TABLE meta(
@@ -34,8 +46,10 @@ CREATE TABLE batches(
   last_seq INTEGER NOT NULL,
   payload_bytes INTEGER NOT NULL,
   payload BLOB NOT NULL,
-  flags INTEGER NOT NULL DEFAULT 0
+  flags INTEGER NOT NULL DEFAULT 0,
+  input TEXT NOT NULL DEFAULT ''
 );
+CREATE INDEX batches_by_input ON batches(input, batch_id);
 CREATE TABLE positions(
   input TEXT NOT NULL,
   path TEXT NOT NULL,
@@ -76,11 +90,13 @@ struct Spool::Db {
   sqlite3_stmt* select_one = nullptr;
   sqlite3_stmt* delete_batch = nullptr;
   sqlite3_stmt* select_positions = nullptr;
+  sqlite3_stmt* delete_position = nullptr;
+  sqlite3_stmt* select_oldest = nullptr;
 
   ~Db() {
     for (sqlite3_stmt* stmt :
          {begin, commit, rollback, insert_batch, update_counters, upsert_position, select_pending,
-          select_one, delete_batch, select_positions}) {
+          select_one, delete_batch, select_positions, delete_position, select_oldest}) {
       sqlite3_finalize(stmt);  // no-op on nullptr
     }
     sqlite3_close_v2(db);
@@ -140,8 +156,51 @@ Result<std::unique_ptr<Spool>> Spool::open(const SpoolOptions& options) {
                      "spool path is empty; set spool.path or agent.data_dir");
   }
   std::unique_ptr<Spool> spool(new Spool(options.path));
+  auto opened = spool->init(options);
+  if (opened) return spool;
+  ErrorCode code = opened.error().code;
+  if (!options.move_aside_unusable ||
+      (code != ErrorCode::kCorrupt && code != ErrorCode::kUnsupportedVersion)) {
+    return opened.error();
+  }
+  spool.reset();  // closes the database before its files are renamed
+  auto moved = moveAside(options.path);
+  if (!moved) {
+    return makeError(moved.error().code, opened.error().message + "; moving it aside failed: " +
+                                             moved.error().message);
+  }
+  spdlog::error(
+      "{} -- moved it aside to {} (with its -wal/-shm files) and started a fresh spool; batches "
+      "it held were not sent and input positions start over (files are read again per "
+      "start_at); inspect or delete the old file",
+      opened.error().message, *moved);
+  spool.reset(new Spool(options.path));
+  spool->moved_aside_ = *moved;
   EDGE_TRY(spool->init(options));
   return spool;
+}
+
+Result<std::string> Spool::moveAside(const std::string& path) {
+  std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char stamp[32];
+  std::strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &utc);
+  std::string target = path + ".corrupt-" + stamp;
+  for (int n = 1; std::filesystem::exists(target) && n < 1000; ++n) {
+    target = path + ".corrupt-" + stamp + "-" + std::to_string(n);
+  }
+  // The -wal first: left behind, SQLite would replay it into the new spool.
+  for (const char* suffix : {"-wal", "-shm", ""}) {
+    std::string from = path + suffix;
+    if (::access(from.c_str(), F_OK) != 0) continue;
+    if (::rename(from.c_str(), (target + suffix).c_str()) != 0) {
+      return makeError(ErrorCode::kIo, "rename " + from + " to " + target + suffix + ": " +
+                                           std::strerror(errno) +
+                                           "; check the permissions of the spool's directory");
+    }
+  }
+  return target;
 }
 
 Result<void> Spool::init(const SpoolOptions& options) {
@@ -168,11 +227,8 @@ Result<void> Spool::init(const SpoolOptions& options) {
     in.read(header.data(), header.size());
     if (in.gcount() < static_cast<std::streamsize>(header.size()) ||
         std::string_view(header.data(), header.size()) != kSqliteMagic) {
-      return makeError(
-          ErrorCode::kCorrupt,
-          "spool " + path_ +
-              " is not an SQLite database, so not an edge-agent spool: move it aside or set "
-              "spool.path to another file");
+      return makeError(ErrorCode::kCorrupt,
+                       "spool " + path_ + " is not an SQLite database, so not an edge-agent spool");
     }
   }
 
@@ -211,6 +267,25 @@ Result<void> Spool::init(const SpoolOptions& options) {
   }
   EDGE_TRY(exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
                 "set synchronous"));
+
+  // A damaged file (a torn copy, a disk error) must not be written to; a
+  // quick check reads every page once, which at startup is affordable.
+  {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, "PRAGMA quick_check(1)", -1, &stmt, nullptr) != SQLITE_OK) {
+      return sqlError(path_, "check its integrity", db);
+    }
+    rc = sqlite3_step(stmt);
+    std::string verdict = rc == SQLITE_ROW && sqlite3_column_text(stmt, 0) != nullptr
+                              ? reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0))
+                              : std::string();
+    sqlite3_finalize(stmt);
+    if (rc != SQLITE_ROW) return sqlError(path_, "check its integrity", db);
+    if (verdict != "ok") {
+      return makeError(ErrorCode::kCorrupt,
+                       "spool " + path_ + " failed its integrity check (" + verdict + ")");
+    }
+  }
 
   // Which of our tables exist decides between a new spool, ours, or foreign.
   int ours = 0;
@@ -273,7 +348,7 @@ Result<void> Spool::init(const SpoolOptions& options) {
           ErrorCode::kCorrupt,
           "spool " + path_ +
               " is an SQLite database but not an edge-agent spool (it lacks the meta, batches "
-              "and positions tables): move it aside or set spool.path to another file");
+              "and positions tables)");
     }
     int64_t schema_version = -1;
     int64_t stored_seq = 0;
@@ -293,18 +368,28 @@ Result<void> Spool::init(const SpoolOptions& options) {
     }
     sqlite3_finalize(stmt);
     if (rc != SQLITE_DONE) return sqlError(path_, "read meta", db);
+    if (schema_version == 1) {
+      EDGE_TRY(exec("BEGIN IMMEDIATE", "upgrade the schema from version 1"));
+      if (auto upgraded = exec(kUpgradeFrom1Sql, "upgrade the schema from version 1");
+          !upgraded) {
+        sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
+        return upgraded.error();
+      }
+      EDGE_TRY(exec("COMMIT", "upgrade the schema from version 1"));
+      spdlog::info("spool {}: upgraded the schema from version 1 to {}", path_, kSchemaVersion);
+      schema_version = kSchemaVersion;
+    }
     if (schema_version != kSchemaVersion) {
       return makeError(
           ErrorCode::kUnsupportedVersion,
           "spool " + path_ + " has schema version " + std::to_string(schema_version) +
               " but this agent reads version " + std::to_string(kSchemaVersion) +
-              ": run the agent version that wrote it until the spool drains, or move it aside");
+              " (a newer agent wrote it; downgrades cannot read it)");
     }
     if (stored_id.empty() || stored_seq < 1 || stored_batch < 1) {
       return makeError(ErrorCode::kCorrupt,
                        "spool " + path_ +
-                           ": the meta table lacks agent_id, next_seq or next_batch_id; "
-                           "move the file aside or set spool.path to another file");
+                           ": the meta table lacks agent_id, next_seq or next_batch_id");
     }
     next_seq_ = fromSql(stored_seq);
     next_batch_id_ = fromSql(stored_batch);
@@ -323,7 +408,7 @@ Result<void> Spool::init(const SpoolOptions& options) {
   EDGE_TRY(prepare("ROLLBACK", &db_->rollback));
   EDGE_TRY(prepare(
       "INSERT INTO batches(batch_id, created_ns, event_count, first_seq, last_seq, payload_bytes, "
-      "payload, flags) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+      "payload, flags, input) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
       &db_->insert_batch));
   EDGE_TRY(
       prepare("UPDATE meta SET value = CASE key WHEN 'next_seq' THEN ?1 ELSE ?2 END "
@@ -347,6 +432,11 @@ Result<void> Spool::init(const SpoolOptions& options) {
   EDGE_TRY(
       prepare("SELECT path, device, inode, offset FROM positions WHERE input = ?1 ORDER BY path",
               &db_->select_positions));
+  EDGE_TRY(prepare("DELETE FROM positions WHERE input = ?1 AND path = ?2", &db_->delete_position));
+  EDGE_TRY(prepare(
+      "SELECT batch_id, event_count, payload_bytes FROM batches WHERE input = ?1 "
+      "ORDER BY batch_id LIMIT 256",
+      &db_->select_oldest));
 
   // Totals are cached; the counters never go below what the rows imply.
   {
@@ -401,7 +491,8 @@ Result<void> Spool::init(const SpoolOptions& options) {
 }
 
 Result<AppendResult> Spool::append(std::span<Event> events,
-                                   std::span<const InputPosition> positions) {
+                                   std::span<const InputPosition> positions,
+                                   std::string_view input) {
   AppendResult result;
   if (events.empty() && positions.empty()) return result;
 
@@ -444,6 +535,9 @@ Result<AppendResult> Spool::append(std::span<Event> events,
         sqlite3_bind_int64(s, 6, static_cast<int64_t>(payload.size()));
         sqlite3_bind_blob64(s, 7, payload.data(), payload.size(), SQLITE_STATIC);
         sqlite3_bind_int(s, 8, flags);
+        // A default string_view has no data, which SQLite would bind as NULL.
+        sqlite3_bind_text(s, 9, input.empty() ? "" : input.data(), static_cast<int>(input.size()),
+                          SQLITE_STATIC);
         if (sqlite3_step(s) != SQLITE_DONE) return false;
       }
       {
@@ -455,6 +549,15 @@ Result<AppendResult> Spool::append(std::span<Event> events,
       }
     }
     for (const InputPosition& pos : positions) {
+      if (pos.forget) {
+        sqlite3_stmt* s = db_->delete_position;
+        StmtScope scope(s);
+        sqlite3_bind_text(s, 1, pos.input.data(), static_cast<int>(pos.input.size()),
+                          SQLITE_STATIC);
+        sqlite3_bind_text(s, 2, pos.path.data(), static_cast<int>(pos.path.size()), SQLITE_STATIC);
+        if (sqlite3_step(s) != SQLITE_DONE) return false;
+        continue;
+      }
       sqlite3_stmt* s = db_->upsert_position;
       StmtScope scope(s);
       sqlite3_bind_text(s, 1, pos.input.data(), static_cast<int>(pos.input.size()), SQLITE_STATIC);
@@ -546,6 +649,67 @@ Result<bool> Spool::remove(uint64_t batch_id) {
   event_count_ -= std::min(event_count_, events);
   payload_bytes_ -= std::min(payload_bytes_, bytes);
   return true;
+}
+
+void Spool::setBusyTimeout(std::chrono::milliseconds timeout) {
+  sqlite3_busy_timeout(db_->db, static_cast<int>(timeout.count()));
+}
+
+Result<DropResult> Spool::dropOldest(std::string_view input, uint64_t bytes,
+                                     const std::function<bool(uint64_t)>& skip) {
+  DropResult dropped;
+  std::vector<std::pair<uint64_t, std::pair<uint64_t, uint64_t>>> victims;
+  {
+    sqlite3_stmt* s = db_->select_oldest;
+    StmtScope scope(s);
+    sqlite3_bind_text(s, 1, input.empty() ? "" : input.data(), static_cast<int>(input.size()),
+                      SQLITE_STATIC);
+    uint64_t planned = 0;
+    int rc = SQLITE_DONE;
+    while (planned < bytes && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+      uint64_t id = fromSql(sqlite3_column_int64(s, 0));
+      if (skip && skip(id)) continue;
+      uint64_t events = fromSql(sqlite3_column_int64(s, 1));
+      uint64_t size = fromSql(sqlite3_column_int64(s, 2));
+      victims.push_back({id, {events, size}});
+      planned += size;
+    }
+    if (planned < bytes && rc != SQLITE_DONE && rc != SQLITE_ROW) {
+      return sqlError(path_, "find the oldest batches of input " + std::string(input), db_->db);
+    }
+  }
+  if (victims.empty()) return dropped;
+  sqlite3* db = db_->db;
+  auto step = [&](sqlite3_stmt* stmt) -> bool {
+    StmtScope scope(stmt);
+    return sqlite3_step(stmt) == SQLITE_DONE;
+  };
+  if (!step(db_->begin)) return sqlError(path_, "begin dropping batches", db);
+  for (const auto& [id, info] : victims) {
+    sqlite3_stmt* s = db_->delete_batch;
+    StmtScope scope(s);
+    sqlite3_bind_int64(s, 1, toSql(id));
+    int rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) rc = sqlite3_step(s);
+    if (rc != SQLITE_DONE) {
+      Error error = sqlError(path_, "drop batch " + std::to_string(id), db);
+      step(db_->rollback);
+      return error;
+    }
+    if (sqlite3_changes(db) == 0) continue;
+    dropped.batches += 1;
+    dropped.events += info.first;
+    dropped.bytes += info.second;
+  }
+  if (!step(db_->commit)) {
+    Error error = sqlError(path_, "commit dropping batches", db);
+    if (!sqlite3_get_autocommit(db)) step(db_->rollback);
+    return error;
+  }
+  batch_count_ -= std::min(batch_count_, dropped.batches);
+  event_count_ -= std::min(event_count_, dropped.events);
+  payload_bytes_ -= std::min(payload_bytes_, dropped.bytes);
+  return dropped;
 }
 
 Result<std::vector<InputPosition>> Spool::loadPositions(const std::string& input) {

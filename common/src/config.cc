@@ -539,6 +539,10 @@ std::string ConfigNode::requireString(std::string_view key) const {
 }
 
 void ConfigNode::rejectUnknownKeys(std::initializer_list<std::string_view> known) const {
+  rejectUnknownKeys(std::span<const std::string_view>(known.begin(), known.size()));
+}
+
+void ConfigNode::rejectUnknownKeys(std::span<const std::string_view> known) const {
   if (!node_ || node_->IsNull()) return;
   int here = errorLine(*this, parent_line_);
   if (!node_->IsMap()) {

@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <filesystem>
 #include <map>
 
 #include "test_support.h"
@@ -28,7 +29,14 @@ class RecordingSink : public InputSink {
     EXPECT_EQ(input, "files");
     deliveries.push_back(events.size());
     for (Event& event : events) lines.push_back(std::move(event));
-    for (InputPosition& pos : positions) committed[pos.path] = pos;
+    for (InputPosition& pos : positions) {
+      if (pos.forget) {
+        committed.erase(pos.path);
+        forgotten.push_back(pos.path);
+      } else {
+        committed[pos.path] = pos;
+      }
+    }
     last_positions = positions;
   }
   std::vector<std::string> raw() const {
@@ -39,6 +47,7 @@ class RecordingSink : public InputSink {
   std::vector<Event> lines;
   std::vector<size_t> deliveries;
   std::map<std::string, InputPosition> committed;
+  std::vector<std::string> forgotten;
   std::vector<InputPosition> last_positions;
 };
 
@@ -58,6 +67,7 @@ class FileInputTest : public ::testing::Test {
         std::make_unique<FileInput>(&loop_, config, "test-host", limits, sink_, metrics_));
     FileInput& input = *inputs_.back();
     input.setRescanInterval(std::chrono::milliseconds(0));
+    input.setClock([this] { return now_ms_; });
     EXPECT_TRUE(input.start(std::move(saved)).ok());
     return input;
   }
@@ -66,6 +76,9 @@ class FileInputTest : public ::testing::Test {
     FileInputConfig c;
     c.paths = {path};
     c.poll_interval = std::chrono::milliseconds(10);
+    // Time-based behaviour is off unless a test turns it on with its clock.
+    c.partial_line_timeout = std::chrono::milliseconds(0);
+    c.rotate_wait = std::chrono::milliseconds(0);
     return c;
   }
 
@@ -78,6 +91,7 @@ class FileInputTest : public ::testing::Test {
   }
 
   uv_loop_t loop_{};
+  uint64_t now_ms_ = 1000000;  // the inputs' clock, advanced by hand
   MetricsRegistry metrics_;
   RecordingSink sink_;
   TempDir dir_;
@@ -353,6 +367,209 @@ TEST_F(FileInputTest, MissingFilesAreWatchedUntilTheyAppear) {
   writeFile(path, "here\n");
   input.pollNow();
   EXPECT_EQ(sink_.raw(), (Lines{"here"}));
+}
+
+// --- multiline -------------------------------------------------------------
+
+const char* kJavaTrace =
+    "2024-05-01 10:00:00 ERROR request failed\n"
+    "java.lang.IllegalStateException: boom\n"
+    "\tat com.example.Service.handle(Service.java:42)\n"
+    "\tat com.example.Server.run(Server.java:7)\n"
+    "Caused by: java.io.IOException: disk\n"
+    "\t... 2 more\n";
+
+TEST_F(FileInputTest, MultilineJoinsAStackTraceIntoOneEvent) {
+  std::string path = dir_.file("app.log");
+  FileInputConfig c = config(path);
+  c.multiline.start_pattern = "^\\d{4}-";
+  writeFile(path, std::string("2024-05-01 09:59:59 INFO starting\n") + kJavaTrace +
+                      "2024-05-01 10:00:01 INFO next\n");
+  FileInput& input = makeInput(c);
+  input.pollNow();
+  // The last record may still grow: it waits for the next start line or
+  // the timeout, and the position stays before it.
+  std::string trace(kJavaTrace);
+  trace.pop_back();
+  ASSERT_EQ(sink_.raw(), (Lines{"2024-05-01 09:59:59 INFO starting", trace}));
+  uint64_t before_last = 34 + std::string(kJavaTrace).size();
+  EXPECT_EQ(sink_.committed[path].offset, before_last);
+  EXPECT_EQ(statsOf(input).events_read, 2u);
+
+  now_ms_ += 999;
+  input.pollNow();
+  EXPECT_EQ(sink_.lines.size(), 2u) << "not yet at multiline.timeout (1s)";
+  now_ms_ += 1;
+  input.pollNow();
+  ASSERT_EQ(sink_.lines.size(), 3u);
+  EXPECT_EQ(sink_.lines[2].raw, "2024-05-01 10:00:01 INFO next");
+  EXPECT_EQ(sink_.committed[path].offset, before_last + 30);
+}
+
+TEST_F(FileInputTest, MultilineRestartInsideARecordReadsItWhole) {
+  std::string path = dir_.file("app.log");
+  FileInputConfig c = config(path);
+  c.multiline.start_pattern = "^\\S";
+  writeFile(path, "first\nsecond\n  cont 1\n");
+  {
+    FileInput& input = makeInput(c);
+    input.pollNow();
+    input.close();
+  }
+  ASSERT_EQ(sink_.raw(), (Lines{"first"}));
+  InputPosition committed = sink_.committed[path];
+  EXPECT_EQ(committed.offset, 6u);
+  writeFile(path, "  cont 2\nthird\n");
+  FileInput& second = makeInput(c, {committed});
+  second.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"first", "second\n  cont 1\n  cont 2"}));
+}
+
+TEST_F(FileInputTest, MultilineCutsRecordsAtMaxLinesAndMaxBytes) {
+  std::string path = dir_.file("app.log");
+  FileInputConfig c = config(path);
+  c.multiline.start_pattern = "^start";
+  c.multiline.max_lines = 3;
+  c.multiline.max_bytes = 20;
+  writeFile(path, "start\n a\n b\n c\nstart " + std::string(30, 'x') + "\nstart\n");
+  FileInput& input = makeInput(c);
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"start\n a\n b", " c", "start " + std::string(14, 'x')}));
+  EXPECT_EQ(statsOf(input).lines_truncated, 1u);
+}
+
+TEST_F(FileInputTest, MultilineFlushesTheLastRecordWhenTheFileIsRotated) {
+  std::string path = dir_.file("app.log");
+  FileInputConfig c = config(path);
+  c.multiline.start_pattern = "^\\S";
+  writeFile(path, "a\n b\nc\n d");
+  FileInput& input = makeInput(c);
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"a\n b"}));
+  ASSERT_EQ(std::rename(path.c_str(), (path + ".1").c_str()), 0);
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"a\n b", "c\n d"}));
+}
+
+// --- unterminated lines and CRLF -------------------------------------------------
+
+TEST_F(FileInputTest, UnterminatedLastLineIsEmittedAfterPartialLineTimeout) {
+  std::string path = dir_.file("app.log");
+  FileInputConfig c = config(path);
+  c.partial_line_timeout = std::chrono::milliseconds(5000);
+  writeFile(path, "one\r\nno newline\r");
+  FileInput& input = makeInput(c);
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"one"}));
+  now_ms_ += 4999;
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"one"}));
+  now_ms_ += 1;
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"one", "no newline\r"}));
+  EXPECT_EQ(sink_.committed[path].offset, 16u);
+  // What the writer appends later is a new line.
+  writeFile(path, "more\n");
+  input.pollNow();
+  EXPECT_EQ(sink_.raw().back(), "more");
+}
+
+// --- rotation, truncation, deletion ------------------------------------------------
+
+TEST_F(FileInputTest, CopytruncateReadsTheRestFromTheRotatedCopy) {
+  std::string path = dir_.file("app.log");
+  writeFile(path, "a1\na2\n");
+  FileInput& input = makeInput(config(path));
+  input.pollNow();
+  // Written after our last read, then copied and truncated (logrotate's
+  // copytruncate), then the writer goes on.
+  writeFile(path, "a3\na4 part");
+  std::filesystem::copy_file(path, path + ".1");
+  ASSERT_EQ(::truncate(path.c_str(), 0), 0);
+  writeFile(path, "b1\n");
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"a1", "a2", "a3", "a4 part", "b1"}));
+  EXPECT_EQ(sink_.committed[path].offset, 3u);
+}
+
+TEST_F(FileInputTest, CopytruncateIsSeenEvenWhenTheFileRegrewPastTheOffset) {
+  std::string path = dir_.file("app.log");
+  writeFile(path, "old line 1\n");
+  FileInput& input = makeInput(config(path));
+  input.pollNow();
+  std::filesystem::copy_file(path, path + ".1");
+  writeFile(path, "new line 1\nnew line 2\n", /*append=*/false);  // longer than before
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"old line 1", "new line 1", "new line 2"}));
+}
+
+TEST_F(FileInputTest, CopytruncateWithoutACopyStartsOver) {
+  std::string path = dir_.file("app.log");
+  writeFile(path, "x1\nx2\n");
+  FileInput& input = makeInput(config(path));
+  input.pollNow();
+  writeFile(path, "y\n", /*append=*/false);
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"x1", "x2", "y"}));
+}
+
+TEST_F(FileInputTest, RotatedFileIsDrainedForRotateWait) {
+  std::string path = dir_.file("app.log");
+  FileInputConfig c = config(path);
+  c.rotate_wait = std::chrono::milliseconds(5000);
+  writeFile(path, "a\n");
+  FileInput& input = makeInput(c);
+  input.pollNow();
+  ASSERT_EQ(std::rename(path.c_str(), (path + ".1").c_str()), 0);
+  writeFile(path, "new 1\n");
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"a", "new 1"}));
+  // The writer has not reopened yet and appends to the renamed file.
+  writeFile(path + ".1", "late\n");
+  now_ms_ += 1000;
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"a", "new 1", "late"}));
+  EXPECT_EQ(sink_.committed[path].inode, inodeOf(path)) << "the path's position is the new file's";
+  now_ms_ += 5000;
+  input.pollNow();
+  writeFile(path + ".1", "too late\n");
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"a", "new 1", "late"})) << "closed after rotate_wait idle";
+}
+
+TEST_F(FileInputTest, DeletedFileIsReadToItsEndAndItsPositionForgotten) {
+  std::string path = dir_.file("app.log");
+  writeFile(path, "a\n");
+  FileInput& input = makeInput(config(path));
+  input.pollNow();
+  writeFile(path, "b\n");
+  ASSERT_EQ(::unlink(path.c_str()), 0);
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"a", "b"}));
+  EXPECT_EQ(sink_.committed.count(path), 0u);
+  EXPECT_EQ(sink_.forgotten, (Lines{path}));
+}
+
+TEST_F(FileInputTest, RotationWhileStoppedReadsTheRestOfTheOldFile) {
+  std::string path = dir_.file("app.log");
+  writeFile(path, "a\nb\nc\n");
+  struct stat st {};
+  ASSERT_EQ(::stat(path.c_str(), &st), 0);
+  InputPosition saved{"files", path, static_cast<uint64_t>(st.st_dev),
+                      static_cast<uint64_t>(st.st_ino), 2};
+  ASSERT_EQ(std::rename(path.c_str(), (path + ".1").c_str()), 0);
+  writeFile(path, "new\n");
+  FileInput& input = makeInput(config(path), {saved});
+  input.pollNow();
+  EXPECT_EQ(sink_.raw(), (Lines{"b", "c", "new"}));
+}
+
+TEST_F(FileInputTest, SavedPositionOfAFileThatVanishedIsForgotten) {
+  std::string path = dir_.file("gone.log");
+  InputPosition saved{"files", path, 1, 2, 10};
+  FileInput& input = makeInput(config(dir_.path() + "/*.log"), {saved});
+  input.pollNow();
+  EXPECT_EQ(sink_.forgotten, (Lines{path}));
 }
 
 }  // namespace

@@ -98,6 +98,13 @@ class FakeGateway {
     send(protocol::encodeControlFrame(protocol::FrameType::kGoaway, goaway));
     goaway_sent_ = true;
   }
+  void error(const std::string& reason) {
+    wire::Error error;
+    error.set_code(wire::ERROR_CODE_OVERLOADED);
+    error.set_reason(reason);
+    send(protocol::encodeControlFrame(protocol::FrameType::kError, error));
+  }
+  bool hasClient() const { return client_ != nullptr; }
   void dropClient() {
     if (client_ == nullptr) return;
     client_->gateway = nullptr;
@@ -266,6 +273,7 @@ class ShipperTest : public ::testing::Test {
     o.reconnect_min = std::chrono::milliseconds(20);
     o.reconnect_max = std::chrono::milliseconds(200);
     o.heartbeat_interval = std::chrono::seconds(60);
+    o.drain_timeout = std::chrono::milliseconds(200);
     return o;
   }
 
@@ -478,6 +486,205 @@ TEST_F(ShipperTest, ConnectFailuresAreCountedAndRetried) {
   EXPECT_FALSE(shipper_->connected());
   EXPECT_EQ(metric("edge_agent_connected"), 0u);
   EXPECT_EQ(spool_->batchCount(), 1u);
+}
+
+// --- gateway choice -------------------------------------------------------------
+
+TEST(RendezvousOrderTest, IsStableAndIndependentOfListOrder) {
+  std::vector<std::string> gateways{"gw-a:7400", "gw-b:7400", "gw-c:7400", "gw-d:7400"};
+  std::vector<std::string> first = rendezvousOrder("agent-42", gateways);
+  ASSERT_EQ(first.size(), 4u);
+  EXPECT_EQ(std::set<std::string>(first.begin(), first.end()),
+            std::set<std::string>(gateways.begin(), gateways.end()));
+  std::vector<std::string> reversed(gateways.rbegin(), gateways.rend());
+  EXPECT_EQ(rendezvousOrder("agent-42", reversed), first);
+  EXPECT_EQ(rendezvousOrder("agent-42", gateways), first);
+  // A fixed hash: the same order on every build and restart. (If this
+  // changes, every deployed agent would move to another gateway.)
+  // (Computed independently from the documented hash: FNV-1a 64 of
+  // "<agent id>\0<host:port>" then the splitmix64 finalizer, highest first.)
+  EXPECT_EQ(first, (std::vector<std::string>{"gw-a:7400", "gw-d:7400", "gw-b:7400", "gw-c:7400"}));
+}
+
+TEST(RendezvousOrderTest, SpreadsAgentsAndRemovingAGatewayOnlyMovesItsAgents) {
+  std::vector<std::string> gateways{"10.0.0.1:7400", "10.0.0.2:7400", "10.0.0.3:7400"};
+  std::vector<std::string> fewer{"10.0.0.1:7400", "10.0.0.3:7400"};
+  std::map<std::string, int> per_gateway;
+  int moved_needlessly = 0;
+  for (int i = 0; i < 3000; ++i) {
+    std::string id = "agent-" + std::to_string(i);
+    std::vector<std::string> order = rendezvousOrder(id, gateways);
+    per_gateway[order[0]] += 1;
+    std::vector<std::string> after = rendezvousOrder(id, fewer);
+    if (order[0] != "10.0.0.2:7400" && after[0] != order[0]) ++moved_needlessly;
+    // Without gateway 2, its agents go to their second choice.
+    if (order[0] == "10.0.0.2:7400") {
+      EXPECT_EQ(after[0], order[1]);
+    }
+  }
+  EXPECT_EQ(moved_needlessly, 0);
+  for (const auto& [gw, n] : per_gateway) {
+    EXPECT_GT(n, 800) << gw;
+    EXPECT_LT(n, 1200) << gw;
+  }
+}
+
+class TwoGatewayTest : public ShipperTest {
+ protected:
+  void SetUp() override {
+    ShipperTest::SetUp();
+    other_ = std::make_unique<FakeGateway>(&loop_);
+    other_port_ = other_->listen();
+    std::string a = "127.0.0.1:" + std::to_string(port_);
+    std::string b = "127.0.0.1:" + std::to_string(other_port_);
+    std::vector<std::string> order = rendezvousOrder(spool_->agentId(), {a, b});
+    preferred_ = order[0] == a ? gateway_.get() : other_.get();
+    fallback_ = order[0] == a ? other_.get() : gateway_.get();
+    preferred_->credit_batches = 100;
+    fallback_->credit_batches = 100;
+  }
+  void TearDown() override {
+    if (shipper_) shipper_->close();
+    other_->close();
+    ShipperTest::TearDown();
+    other_.reset();
+  }
+  ShipperOptions options2() {
+    ShipperOptions o = options();
+    o.gateways.push_back("127.0.0.1:" + std::to_string(other_port_));
+    return o;
+  }
+  uint64_t received(FakeGateway* gw, uint64_t id) {
+    auto all = gw->allReceived();
+    return static_cast<uint64_t>(std::count(all.begin(), all.end(), id));
+  }
+
+  std::unique_ptr<FakeGateway> other_;
+  uint16_t other_port_ = 0;
+  FakeGateway* preferred_ = nullptr;
+  FakeGateway* fallback_ = nullptr;
+};
+
+TEST_F(TwoGatewayTest, ConnectsToThePreferredGatewayFirst) {
+  startShipper(options2());
+  ASSERT_TRUE(runUntil(&loop_, [&] { return shipper_->connected(); }));
+  EXPECT_EQ(preferred_->connections, 1);
+  EXPECT_EQ(fallback_->connections, 0);
+}
+
+TEST_F(TwoGatewayTest, FailsOverWhenThePreferredGatewayIsDown) {
+  preferred_->close();
+  runFor(&loop_, std::chrono::milliseconds(10));
+  spoolBatches(3);
+  fallback_->auto_ack = true;
+  startShipper(options2());
+  ASSERT_TRUE(runUntil(&loop_, [&] { return spool_->batchCount() == 0; }));
+  EXPECT_EQ(fallback_->allReceived(), (Ids{1, 2, 3}));
+  EXPECT_GE(metric("edge_agent_gateway_failovers_total"), 1u);
+}
+
+TEST_F(TwoGatewayTest, LostSessionResendsUnackedBatchesToTheNextGateway) {
+  spoolBatches(4);
+  startShipper(options2());
+  ASSERT_TRUE(runUntil(&loop_, [&] { return preferred_->allReceived().size() == 4; }));
+  preferred_->ack(1);
+  ASSERT_TRUE(runUntil(&loop_, [&] { return spool_->batchCount() == 3; }));
+  fallback_->auto_ack = true;
+  preferred_->close();  // the gateway dies mid-stream
+  ASSERT_TRUE(runUntil(&loop_, [&] { return spool_->batchCount() == 0; }));
+  EXPECT_EQ(fallback_->allReceived(), (Ids{2, 3, 4}));
+}
+
+TEST_F(TwoGatewayTest, AnErrorFrameMovesToTheNextGateway) {
+  startShipper(options2());
+  ASSERT_TRUE(runUntil(&loop_, [&] { return shipper_->connected(); }));
+  preferred_->error("overloaded for a test");
+  ASSERT_TRUE(runUntil(&loop_, [&] { return fallback_->connections == 1 && shipper_->connected(); }));
+}
+
+TEST_F(TwoGatewayTest, GoawayDrainsOutstandingAcksThenMovesToTheNextGateway) {
+  spoolBatches(3);
+  ShipperOptions o = options2();
+  o.drain_timeout = std::chrono::seconds(30);  // only the acks may end this drain
+  startShipper(o);
+  ASSERT_TRUE(runUntil(&loop_, [&] { return preferred_->allReceived().size() == 3; }));
+  preferred_->goaway(0);
+  runFor(&loop_, std::chrono::milliseconds(50));
+  spoolBatches(1);
+  shipper_->wake();  // nothing new goes to a draining gateway
+  runFor(&loop_, std::chrono::milliseconds(50));
+  EXPECT_EQ(fallback_->connections, 0) << "waits for the outstanding acks";
+  preferred_->ack(1);
+  preferred_->ack(2);
+  runFor(&loop_, std::chrono::milliseconds(50));
+  EXPECT_EQ(fallback_->connections, 0);
+  fallback_->auto_ack = true;
+  preferred_->ack(3);
+  ASSERT_TRUE(runUntil(&loop_, [&] { return spool_->batchCount() == 0; }));
+  EXPECT_EQ(preferred_->allReceived(), (Ids{1, 2, 3}));
+  EXPECT_EQ(fallback_->allReceived(), (Ids{4})) << "acked batches are not sent again";
+}
+
+TEST_F(TwoGatewayTest, GoawayDrainEndsAtDrainTimeoutAndUnackedAreResent) {
+  spoolBatches(2);
+  ShipperOptions o = options2();
+  o.drain_timeout = std::chrono::milliseconds(100);
+  startShipper(o);
+  ASSERT_TRUE(runUntil(&loop_, [&] { return preferred_->allReceived().size() == 2; }));
+  fallback_->auto_ack = true;
+  preferred_->ack(1);
+  preferred_->goaway(0);  // batch 2 is never acked by the draining gateway
+  ASSERT_TRUE(runUntil(&loop_, [&] { return spool_->batchCount() == 0; }));
+  EXPECT_EQ(fallback_->allReceived(), (Ids{2}));
+}
+
+TEST_F(TwoGatewayTest, ConnectionTtlReconnectsGracefullyStartingFromThePreferredGateway) {
+  preferred_->auto_ack = true;
+  ShipperOptions o = options2();
+  o.connection_ttl = std::chrono::milliseconds(200);
+  startShipper(o);
+  ASSERT_TRUE(runUntil(&loop_, [&] { return shipper_->connected(); }));
+  for (int round = 0; round < 3; ++round) {
+    spoolBatches(2);
+    shipper_->wake();
+    runFor(&loop_, std::chrono::milliseconds(60));
+  }
+  ASSERT_TRUE(runUntil(&loop_, [&] { return preferred_->connections >= 3; }))
+      << "each ttl ends the session and starts a new one on the preferred gateway";
+  ASSERT_TRUE(runUntil(&loop_, [&] { return spool_->batchCount() == 0; }));
+  EXPECT_EQ(fallback_->connections, 0);
+  for (uint64_t id = 1; id <= 6; ++id) EXPECT_EQ(received(preferred_, id), 1u) << "batch " << id;
+  EXPECT_EQ(metric("edge_agent_connect_failures_total"), 0u);
+}
+
+TEST_F(TwoGatewayTest, ConnectionTtlBringsAgentsBackFromTheFallback) {
+  // The preferred gateway refuses the first session (ERROR), then is fine.
+  fallback_->auto_ack = true;
+  preferred_->auto_ack = true;
+  ShipperOptions o = options2();
+  o.connection_ttl = std::chrono::milliseconds(300);
+  startShipper(o);
+  ASSERT_TRUE(runUntil(&loop_, [&] { return preferred_->hasClient() && shipper_->connected(); }));
+  preferred_->error("overloaded for a test");
+  ASSERT_TRUE(runUntil(&loop_, [&] { return fallback_->connections == 1 && shipper_->connected(); }));
+  ASSERT_TRUE(runUntil(&loop_, [&] { return preferred_->connections == 2 && shipper_->connected(); }))
+      << "after the ttl the agent starts again from its preferred gateway";
+}
+
+TEST_F(ShipperTest, WarnsWhenNoAckArrivesForAckTimeoutWarning) {
+  spoolBatches(1);
+  gateway_->credit_batches = 10;
+  ShipperOptions o = options();
+  o.ack_timeout_warning = std::chrono::milliseconds(100);
+  startShipper(o);
+  ASSERT_TRUE(runUntil(&loop_, [&] { return gateway_->allReceived().size() == 1; }));
+  ASSERT_TRUE(runUntil(&loop_, [&] { return metric("edge_agent_ack_timeouts_total") >= 1; }));
+  EXPECT_TRUE(shipper_->connected()) << "a slow gateway is warned about, not dropped";
+  gateway_->ack(1);
+  ASSERT_TRUE(runUntil(&loop_, [&] { return spool_->batchCount() == 0; }));
+  uint64_t warned = metric("edge_agent_ack_timeouts_total");
+  runFor(&loop_, std::chrono::milliseconds(300));
+  EXPECT_EQ(metric("edge_agent_ack_timeouts_total"), warned) << "nothing in flight, no warning";
 }
 
 }  // namespace

@@ -1,11 +1,16 @@
 // Tests of the SQLite spool: seq and batch id assignment across reopen,
 // events and positions committed in one transaction, pending/remove/counts,
-// agent id persistence, and refusing files that are not a spool.
+// agent id persistence, moving unusable files aside (garbage, truncated,
+// corrupt pages, foreign or newer schema), the version 1 upgrade, and
+// drop_oldest's deletes.
 #include "edge/agent/spool.h"
 
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
+#include <algorithm>
+#include <filesystem>
+#include <fstream>
 #include <vector>
 
 #include "edge/protocol/batch.h"
@@ -315,36 +320,183 @@ TEST_F(SpoolTest, ConfiguredAgentIdIsStoredButNotOverPendingBatches) {
   EXPECT_EQ(changed->agentId(), "edge-02");
 }
 
-TEST_F(SpoolTest, RefusesAFileThatIsNotASpool) {
+// Files in the test directory whose name starts with spool.db.corrupt-.
+std::vector<std::string> movedAside(const TempDir& dir) {
+  std::vector<std::string> out;
+  for (const auto& entry : std::filesystem::directory_iterator(dir.path())) {
+    std::string name = entry.path().filename().string();
+    if (name.starts_with("spool.db.corrupt-")) out.push_back(name);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+// Opens the spool and expects it to have moved the old file aside and
+// started fresh (seq 1, no batches).
+void expectFreshAfterMovingAside(const TempDir& dir, const std::string& old_content) {
+  SpoolOptions options;
+  options.path = dir.file("spool.db");
+  auto spool = Spool::open(options);
+  ASSERT_TRUE(spool.ok()) << spool.error().message;
+  EXPECT_EQ((*spool)->batchCount(), 0u);
+  EXPECT_EQ((*spool)->nextSeq(), 1u);
+  ASSERT_FALSE((*spool)->movedAside().empty());
+  std::vector<std::string> aside = movedAside(dir);
+  ASSERT_FALSE(aside.empty());
+  EXPECT_EQ(dir.file(aside.front()), (*spool)->movedAside());
+  if (!old_content.empty()) {
+    std::ifstream in((*spool)->movedAside(), std::ios::binary);
+    std::string kept((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(kept, old_content) << "the old file is kept byte for byte";
+  }
+  // The fresh spool works.
+  std::vector<Event> batch{makeEvent("after")};
+  auto appended = (*spool)->append(batch, {});
+  ASSERT_TRUE(appended.ok()) << appended.error().message;
+  EXPECT_EQ(appended->first_seq, 1u);
+}
+
+TEST_F(SpoolTest, GarbageFileIsMovedAsideAndAFreshSpoolStarted) {
+  std::string garbage = "these are not the bytes you are looking for\n";
+  testing::writeFile(dir_.file("spool.db"), garbage);
+  testing::writeFile(dir_.file("spool.db-wal"), "stale wal bytes");
+  expectFreshAfterMovingAside(dir_, garbage);
+  std::vector<std::string> aside = movedAside(dir_);
+  ASSERT_EQ(aside.size(), 2u);
+  EXPECT_TRUE(aside[1].ends_with("-wal")) << aside[1];
+}
+
+TEST_F(SpoolTest, RefusesUnusableFilesWhenMovingAsideIsOff) {
   testing::writeFile(dir_.file("spool.db"), "these are not the bytes you are looking for\n");
   SpoolOptions options;
   options.path = dir_.file("spool.db");
+  options.move_aside_unusable = false;
   auto spool = Spool::open(options);
   ASSERT_FALSE(spool.ok());
   EXPECT_EQ(spool.error().code, ErrorCode::kCorrupt);
   EXPECT_NE(spool.error().message.find(options.path), std::string::npos) << spool.error().message;
+  EXPECT_TRUE(movedAside(dir_).empty());
 }
 
-TEST_F(SpoolTest, RefusesAnotherSqliteDatabase) {
+TEST_F(SpoolTest, AnotherSqliteDatabaseIsMovedAside) {
   sql("CREATE TABLE customers(id INTEGER PRIMARY KEY, name TEXT);");
-  SpoolOptions options;
-  options.path = dir_.file("spool.db");
-  auto spool = Spool::open(options);
-  ASSERT_FALSE(spool.ok());
-  EXPECT_EQ(spool.error().code, ErrorCode::kCorrupt);
-  EXPECT_NE(spool.error().message.find("not an edge-agent spool"), std::string::npos)
-      << spool.error().message;
+  expectFreshAfterMovingAside(dir_, "");
 }
 
-TEST_F(SpoolTest, RefusesANewerSchema) {
-  { ASSERT_NE(open(), nullptr); }
+TEST_F(SpoolTest, NewerSchemaIsMovedAside) {
+  {
+    auto spool = open();
+    ASSERT_NE(spool, nullptr);
+    auto batch = events(3);
+    ASSERT_TRUE(spool->append(batch, {}).ok());
+  }
   sql("UPDATE meta SET value = 99 WHERE key = 'schema_version';");
-  SpoolOptions options;
-  options.path = dir_.file("spool.db");
-  auto spool = Spool::open(options);
-  ASSERT_FALSE(spool.ok());
-  EXPECT_EQ(spool.error().code, ErrorCode::kUnsupportedVersion);
-  EXPECT_NE(spool.error().message.find("99"), std::string::npos) << spool.error().message;
+  expectFreshAfterMovingAside(dir_, "");
+  // The moved file still holds the old batches for inspection.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(dir_.file(movedAside(dir_).front()).c_str(), &db), SQLITE_OK);
+  sqlite3_stmt* stmt = nullptr;
+  ASSERT_EQ(sqlite3_prepare_v2(db, "SELECT count(*) FROM batches", -1, &stmt, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_step(stmt), SQLITE_ROW);
+  EXPECT_EQ(sqlite3_column_int(stmt, 0), 1);
+  sqlite3_finalize(stmt);
+  sqlite3_close(db);
+}
+
+TEST_F(SpoolTest, TruncatedFileIsMovedAside) {
+  {
+    auto spool = open("", 0);
+    ASSERT_NE(spool, nullptr);
+    for (int i = 0; i < 50; ++i) {
+      auto batch = events(20, std::string(200, 'x'));
+      ASSERT_TRUE(spool->append(batch, {}).ok());
+    }
+  }
+  ASSERT_FALSE(std::filesystem::exists(dir_.file("spool.db-wal")))
+      << "closing checkpoints the WAL into the file";
+  uintmax_t size = std::filesystem::file_size(dir_.file("spool.db"));
+  ASSERT_GT(size, 100000u);
+  std::filesystem::resize_file(dir_.file("spool.db"), size / 2);
+  expectFreshAfterMovingAside(dir_, "");
+}
+
+TEST_F(SpoolTest, CorruptPagesAreMovedAside) {
+  {
+    auto spool = open("", 0);
+    ASSERT_NE(spool, nullptr);
+    for (int i = 0; i < 50; ++i) {
+      auto batch = events(20, std::string(200, 'x'));
+      ASSERT_TRUE(spool->append(batch, {}).ok());
+    }
+  }
+  // Overwrite a few interior pages (past the schema page) with noise.
+  {
+    std::fstream f(dir_.file("spool.db"), std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(4096 * 3);
+    std::string noise(4096 * 4, '\x5a');
+    f.write(noise.data(), static_cast<std::streamsize>(noise.size()));
+  }
+  expectFreshAfterMovingAside(dir_, "");
+}
+
+TEST_F(SpoolTest, UpgradesASchemaVersion1SpoolInPlace) {
+  {
+    auto spool = open();
+    ASSERT_NE(spool, nullptr);
+    auto batch = events(2);
+    ASSERT_TRUE(spool->append(batch, {}).ok());
+  }
+  // What version 1 looked like: no input column, no index.
+  sql("DROP INDEX batches_by_input; ALTER TABLE batches DROP COLUMN input;"
+      "UPDATE meta SET value = 1 WHERE key = 'schema_version';");
+  auto spool = open();
+  ASSERT_NE(spool, nullptr);
+  EXPECT_TRUE(spool->movedAside().empty());
+  EXPECT_EQ(spool->batchCount(), 1u);
+  EXPECT_EQ(spool->nextSeq(), 3u);
+  auto batch = events(1);
+  ASSERT_TRUE(spool->append(batch, {}, "in").ok());
+}
+
+TEST_F(SpoolTest, DropOldestDeletesTheInputsOldestBatchesSkippingInFlight) {
+  auto spool = open();
+  ASSERT_NE(spool, nullptr);
+  for (const char* input : {"a", "b", "a", "a", "b"}) {
+    auto batch = events(3);
+    ASSERT_TRUE(spool->append(batch, {}, input).ok());
+  }
+  // Batches of a: 1, 3, 4; batch 1 is in flight.
+  auto dropped = spool->dropOldest("a", 1, [](uint64_t id) { return id == 1; });
+  ASSERT_TRUE(dropped.ok()) << dropped.error().message;
+  EXPECT_EQ(dropped->batches, 1u);
+  EXPECT_EQ(dropped->events, 3u);
+  EXPECT_EQ(spool->batchCount(), 4u);
+  EXPECT_EQ(spool->eventCount(), 12u);
+  auto pending = spool->pending(0, 10);
+  ASSERT_TRUE(pending.ok());
+  std::vector<uint64_t> ids;
+  for (const SpooledBatch& b : *pending) ids.push_back(b.batch_id);
+  EXPECT_EQ(ids, (std::vector<uint64_t>{1, 2, 4, 5}));
+  // Enough bytes to need everything: only 4 is left to take.
+  dropped = spool->dropOldest("a", UINT64_MAX, [](uint64_t id) { return id == 1; });
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(dropped->batches, 1u);
+  dropped = spool->dropOldest("a", UINT64_MAX, [](uint64_t id) { return id == 1; });
+  ASSERT_TRUE(dropped.ok());
+  EXPECT_EQ(dropped->batches, 0u);
+}
+
+TEST_F(SpoolTest, ForgottenPositionsAreDeleted) {
+  auto spool = open();
+  ASSERT_NE(spool, nullptr);
+  std::vector<InputPosition> positions{{"in", "/a", 1, 2, 10}, {"in", "/b", 1, 3, 20}};
+  ASSERT_TRUE(spool->append({}, positions).ok());
+  InputPosition gone{"in", "/a", 1, 2, 0, true};
+  ASSERT_TRUE(spool->append({}, std::vector<InputPosition>{gone}).ok());
+  auto loaded = spool->loadPositions("in");
+  ASSERT_TRUE(loaded.ok());
+  ASSERT_EQ(loaded->size(), 1u);
+  EXPECT_EQ((*loaded)[0].path, "/b");
 }
 
 TEST_F(SpoolTest, UsesWalAndCreatesItsDirectory) {

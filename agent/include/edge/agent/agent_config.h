@@ -6,31 +6,22 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "edge/agent/input_registry.h"
 #include "edge/common/log.h"
 #include "edge/common/result.h"
 
 namespace edge::agent {
 
-// Where a file input starts in a file that has no saved position.
-enum class StartAt { kBeginning, kEnd };
-
-struct FileInputConfig {
-  std::string name;                // unique among inputs; metrics label and position key
-  std::vector<std::string> paths;  // glob(3) patterns
-  StartAt start_at = StartAt::kBeginning;
-  std::string kind = "log";
-  uint64_t max_line_bytes = 64 * 1024;
-  std::chrono::milliseconds poll_interval{250};
-};
-
 struct SpoolConfig {
   std::string path;                 // empty: <data_dir>/spool.db
   bool synchronous_full = false;    // PRAGMA synchronous=FULL instead of NORMAL
-  uint64_t max_bytes = 1ull << 30;  // spooled payload bytes before inputs pause
+  // Spooled payload bytes at which each input's when_full policy applies.
+  uint64_t max_bytes = 1ull << 30;
   uint32_t batch_max_events = 500;
   uint64_t batch_max_bytes = 1 << 20;
   std::chrono::milliseconds flush_interval{200};
@@ -43,6 +34,14 @@ struct OutputConfig {
   std::chrono::milliseconds reconnect_min{200};
   std::chrono::milliseconds reconnect_max{30000};
   std::chrono::milliseconds heartbeat_interval{10000};
+  // Reconnect (gracefully) after a connection has lasted this long, so a
+  // tier behind a load balancer rebalances; 0 = never.
+  std::chrono::milliseconds connection_ttl{0};
+  // Warn when batches are in flight and no ack arrived for this long; 0 = off.
+  std::chrono::milliseconds ack_timeout_warning{60000};
+  // After GOAWAY or a ttl reconnect: how long to wait for outstanding acks
+  // before closing the connection anyway (the rest is resent elsewhere).
+  std::chrono::milliseconds drain_timeout{5000};
 };
 
 struct AgentConfig {
@@ -54,7 +53,9 @@ struct AgentConfig {
   LogFormat log_format = LogFormat::kText;
   std::string admin_listen;  // host:port for /metrics and /healthz; empty = off
   SpoolConfig spool;
-  std::vector<FileInputConfig> inputs;
+  // Validated input settings, in configuration order; each creates its
+  // Input through the type registry (edge/agent/input_registry.h).
+  std::vector<std::shared_ptr<const InputSpec>> inputs;
   OutputConfig output;
 
   // spool.path, or <data_dir>/spool.db when it is empty.

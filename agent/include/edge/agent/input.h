@@ -26,6 +26,9 @@ struct InputPosition {
   uint64_t device = 0;
   uint64_t inode = 0;
   uint64_t offset = 0;
+  // The source is gone for good (a deleted file): the spool deletes the
+  // saved position instead of storing it.
+  bool forget = false;
 
   bool operator==(const InputPosition&) const = default;
 };

@@ -8,12 +8,14 @@
 //   type, name, kind, parser (see edge/agent/parser.h), when_full
 #pragma once
 
+#include <initializer_list>
 #include <memory>
 #include <span>
 #include <string>
 #include <string_view>
 
 #include "edge/agent/input.h"
+#include "edge/agent/parser.h"
 #include "edge/common/config.h"
 #include "edge/common/metrics.h"
 #include "edge/common/result.h"
@@ -34,8 +36,11 @@ struct InputCommonConfig {
   std::string type;
   std::string name;   // unique among inputs; metrics label and position key
   std::string kind;   // Event::kind of what it produces; default per type
-  WhenFull when_full = WhenFull::kBlock;
+  WhenFull when_full = WhenFull::kBlock;  // default per type (InputTypeInfo)
+  ParserConfig parser;                    // applied by the core before spooling
 };
+
+const char* whenFullName(WhenFull policy);
 
 // Everything an input needs from the agent at creation.
 struct InputContext {
@@ -69,9 +74,17 @@ struct InputTypeInfo {
   // returns the spec; it must reject unknown keys, listing its own keys plus
   // the common ones (kCommonInputKeys).
   std::unique_ptr<InputSpec> (*parse)(const ConfigNode& node, InputCommonConfig common);
+  // when_full when the config sets none: kBlock for sources that keep their
+  // data while paused (files, a command's pipe), kDropNewest for senders
+  // that cannot be made to wait (UDP syslog).
+  WhenFull default_when_full = WhenFull::kBlock;
 };
 
 inline constexpr std::string_view kCommonInputKeys[] = {"type", "name", "kind", "parser", "when_full"};
+
+// For a type's parse(): records an error for every key of `node` that is
+// neither in `own` nor a common key (with a "did you mean" suggestion).
+void rejectUnknownInputKeys(const ConfigNode& node, std::initializer_list<std::string_view> own);
 
 // All built-in input types.
 std::span<const InputTypeInfo> inputTypes();

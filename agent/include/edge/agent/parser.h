@@ -12,6 +12,7 @@
 //   (strptime format, or "rfc3339" / "unix" / "unix_ms"), types ({field: int|float|bool})
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,12 +37,22 @@ struct ParserConfig {
 // in the node's document.
 ParserConfig parseParserConfig(const ConfigNode& input_node);
 
+// What a parser saw; the core may export these as metrics.
+struct ParserStats {
+  uint64_t records = 0;
+  uint64_t parse_errors = 0;       // records parse() returned false for
+  uint64_t conversion_errors = 0;  // types:/time_key values left unconverted
+  uint64_t fields_dropped = 0;     // fields beyond the per-record limit
+};
+
 class Parser {
  public:
   virtual ~Parser() = default;
   // Adds fields (and possibly ts, severity, host) from event.raw. Returns
   // false if the record could not be parsed; the event is still kept.
+  // A parser is used by one thread at a time (it reuses scratch buffers).
   virtual bool parse(Event& event) const = 0;
+  virtual ParserStats stats() const { return {}; }
 };
 
 // nullptr for kNone. A bad regex is an error naming the pattern and why.

@@ -22,7 +22,8 @@ typedef struct uv_loop_s uv_loop_t;
 namespace edge::agent {
 
 struct ShipperOptions {
-  // host:port; the first cut connects to the first one only.
+  // host:port. The agent prefers them in rendezvous order of its id
+  // (rendezvousOrder) and fails over along that order.
   std::vector<std::string> gateways{"127.0.0.1:7400"};
   std::string agent_version;
   std::string hostname;
@@ -32,7 +33,19 @@ struct ShipperOptions {
   std::chrono::milliseconds heartbeat_interval{10000};
   // From the start of a connection attempt to WELCOME.
   std::chrono::milliseconds handshake_timeout{10000};
+  // Reconnect gracefully after a session has lasted this long; 0 = never.
+  std::chrono::milliseconds connection_ttl{0};
+  // Warn when batches are in flight and no ack arrived for this long; 0 = off.
+  std::chrono::milliseconds ack_timeout_warning{60000};
+  // How long a draining session (GOAWAY, ttl) waits for outstanding acks.
+  std::chrono::milliseconds drain_timeout{5000};
 };
+
+// The gateways in the order agent `agent_id` prefers them: highest random
+// weight (rendezvous) hashing, so every agent has a stable preferred gateway,
+// agents spread evenly, and removing a gateway only moves its own agents.
+std::vector<std::string> rendezvousOrder(const std::string& agent_id,
+                                         const std::vector<std::string>& gateways);
 
 // What the agent reports in heartbeats besides the spool.
 struct InputTelemetry {
@@ -70,6 +83,9 @@ class Shipper {
   // True between WELCOME and the connection's end.
   bool connected() const;
   size_t inFlight() const;
+  bool isInFlight(uint64_t batch_id) const;
+  // The gateway of the current (or last) session attempt.
+  const std::string& gateway() const;
 
  private:
   struct Impl;

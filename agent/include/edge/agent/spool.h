@@ -4,11 +4,14 @@
 // acks it. See docs/spool.md for the schema and the guarantees.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "edge/agent/input.h"
@@ -27,6 +30,11 @@ struct SpoolOptions {
   std::string agent_id;
   // zstd level for batch payloads; 0 stores them uncompressed.
   int compression_level = 3;
+  // A file that is not a usable spool (not SQLite, fails PRAGMA quick_check,
+  // foreign tables, a schema version this agent cannot read) is renamed to
+  // <path>.corrupt-<UTC timestamp> together with its -wal and -shm files,
+  // and a fresh spool is created. With false, open() returns the error.
+  bool move_aside_unusable = true;
 };
 
 // One spooled batch, as sent in a kBatch frame.
@@ -40,6 +48,13 @@ struct SpooledBatch {
   std::string payload;  // encodeBatchPayload() output
 };
 
+// What dropOldest() deleted.
+struct DropResult {
+  uint64_t batches = 0;
+  uint64_t events = 0;
+  uint64_t bytes = 0;
+};
+
 struct AppendResult {
   uint64_t batch_id = 0;  // 0 when only positions were written
   uint64_t first_seq = 0;
@@ -49,11 +64,13 @@ struct AppendResult {
 
 class Spool {
  public:
-  static constexpr int kSchemaVersion = 1;
+  // 2 added batches.input; a version 1 spool is upgraded in place.
+  static constexpr int kSchemaVersion = 2;
 
-  // Opens or creates the spool (and its directory). A file that is not an
-  // edge-agent spool, or has a newer schema, is refused with an error that
-  // names the file.
+  // Opens or creates the spool (and its directory). An unusable file is
+  // moved aside (see SpoolOptions::move_aside_unusable); the remaining
+  // errors are those of the file system (permissions, disk full) and name
+  // the file and the fix.
   static Result<std::unique_ptr<Spool>> open(const SpoolOptions& options);
   ~Spool();
   Spool(const Spool&) = delete;
@@ -61,13 +78,23 @@ class Spool {
 
   const std::string& path() const { return path_; }
   const std::string& agentId() const { return agent_id_; }
+  // Where an unusable spool file was moved at open; empty if none was.
+  const std::string& movedAside() const { return moved_aside_; }
 
   // Assigns consecutive seq numbers to `events` (written back into them) and
   // the next batch id, encodes the batch, and in ONE transaction inserts it,
   // stores `positions` and advances the counters. On failure nothing is
   // stored and the counters are unchanged. With no events only the positions
-  // are written.
-  Result<AppendResult> append(std::span<Event> events, std::span<const InputPosition> positions);
+  // are written; a position with `forget` set deletes the saved one.
+  // `input` tags the batch (the input whose events it holds) for dropOldest.
+  Result<AppendResult> append(std::span<Event> events, std::span<const InputPosition> positions,
+                              std::string_view input = {});
+
+  // Deletes the oldest batches of `input` for which skip(batch_id) is false
+  // (the shipper's in-flight batches) until at least `bytes` payload bytes
+  // are freed or none is left. One transaction per call.
+  Result<DropResult> dropOldest(std::string_view input, uint64_t bytes,
+                                const std::function<bool(uint64_t)>& skip);
 
   // Batches with batch_id > after_batch_id, in batch_id order, at most `limit`.
   Result<std::vector<SpooledBatch>> pending(uint64_t after_batch_id, size_t limit);
@@ -77,6 +104,10 @@ class Spool {
 
   // The committed positions of one input.
   Result<std::vector<InputPosition>> loadPositions(const std::string& input);
+
+  // How long a write waits for another process's lock (edgectl reading
+  // the spool) before failing; 5s by default.
+  void setBusyTimeout(std::chrono::milliseconds timeout);
 
   // Exact totals over the stored batches, kept in memory.
   uint64_t batchCount() const { return batch_count_; }
@@ -90,8 +121,11 @@ class Spool {
   struct Db;
   explicit Spool(std::string path);
   Result<void> init(const SpoolOptions& options);
+  // Renames the file and its -wal/-shm; returns the new name of the file.
+  static Result<std::string> moveAside(const std::string& path);
 
   std::string path_;
+  std::string moved_aside_;
   std::unique_ptr<Db> db_;
   std::string agent_id_;
   int compression_level_ = 3;

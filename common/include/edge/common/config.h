@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <initializer_list>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -78,6 +79,8 @@ class ConfigNode {
   // Records an error for every key of this map not in `known`, suggesting the
   // closest known key ("did you mean ...?").
   void rejectUnknownKeys(std::initializer_list<std::string_view> known) const;
+  // The same with a list built at run time (e.g. common keys plus a plugin's own).
+  void rejectUnknownKeys(std::span<const std::string_view> known) const;
 
   // Records a custom validation error located at this node (or its child key).
   void addError(std::string_view message) const;
