@@ -12,7 +12,6 @@ import subprocess
 import tempfile
 import time
 import unittest
-import urllib.request
 
 from harness import Agent, Gateway, binary, wait_for
 
@@ -26,47 +25,31 @@ def free_port(kind):
 
 
 class InputsAgent(Agent):
-    """An edge-agent whose inputs section is given as YAML text."""
+    """An edge-agent whose inputs section is given as YAML text; everything
+    else is the harness's agent configuration (so output and TLS settings
+    follow it). With stdin=subprocess.PIPE its standard input is a pipe."""
 
-    def __init__(self, workdir, gateway_port, inputs_yaml, admin_port, stdin=None):
-        super().__init__(workdir, gateway_port, [], hostname="itest-agent")
+    def __init__(self, workdir, gateway_port, inputs_yaml, stdin=None):
+        super().__init__(workdir, gateway_port, ["unused"], hostname="itest-agent", admin=True)
         self.inputs_yaml = inputs_yaml
-        self.admin_port = admin_port
         self.stdin = stdin
 
     def start(self):
+        argv = []
+        self._spawn = argv.extend  # let the harness write its config, start nothing
+        try:
+            super().start()
+        finally:
+            del self._spawn
+        with open(self.config_path) as f:
+            text = f.read()
+        head, rest = text.split("\ninputs:\n", 1)
+        _, tail = rest.split("\noutput:\n", 1)
         with open(self.config_path, "w") as f:
-            f.write(f"""
-agent:
-  hostname: {self.hostname}
-  data_dir: {self.data_dir}
-log:
-  level: debug
-admin:
-  listen: 127.0.0.1:{self.admin_port}
-spool:
-  flush_interval: 50ms
-inputs:
-{self.inputs_yaml}
-output:
-  gateways: ["127.0.0.1:{self.gateway_port}"]
-  reconnect_min: 50ms
-  reconnect_max: 500ms
-""")
+            f.write(head + "\ninputs:\n" + self.inputs_yaml.strip("\n") + "\noutput:\n" + tail)
         self.log = open(self.log_path, "ab")
-        self.proc = subprocess.Popen([binary("EDGE_AGENT"), "--config", self.config_path],
-                                     stdin=self.stdin, stdout=self.log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen(argv, stdin=self.stdin, stdout=self.log, stderr=subprocess.STDOUT)
         return self
-
-    def metrics(self):
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.admin_port}/metrics", timeout=10) as r:
-            text = r.read().decode()
-        values = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                key, _, value = line.rpartition(" ")
-                values[key] = float(value)
-        return values
 
 
 class SyslogLoggerTest(unittest.TestCase):
@@ -110,7 +93,7 @@ class SyslogLoggerTest(unittest.TestCase):
     name: syslog
     listen_udp: 127.0.0.1:{udp}
     listen_tcp: 127.0.0.1:{tcp}
-""", free_port(socket.SOCK_STREAM)))
+"""))
 
         def listening():
             if not agent.running():
@@ -206,7 +189,7 @@ class SyslogLoggerTest(unittest.TestCase):
         agent = self.start(InputsAgent(self.workdir, gateway.listen_port, """
   - type: stdin
     name: in
-""", free_port(socket.SOCK_STREAM), stdin=subprocess.PIPE))
+""", stdin=subprocess.PIPE))
         lines = [f"stdin line {i} \u00e9" for i in range(500)]
         agent.proc.stdin.write("".join(l + "\n" for l in lines[:-1]).encode())
         agent.proc.stdin.write(lines[-1].encode())  # no final newline
@@ -229,7 +212,7 @@ class SyslogLoggerTest(unittest.TestCase):
     command: "echo exec-line-1; echo exec-line-2; exit 4"
     shell: true
     interval: 200ms
-""", free_port(socket.SOCK_STREAM)))
+"""))
         wait_for(lambda: gateway.row_count() >= 6, 90, "two runs in the sink", self.diagnostics)
         self.assertEqual(agent.stop(), 0, agent.log_tail())
         rows = gateway.rows()

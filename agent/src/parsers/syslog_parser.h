@@ -51,7 +51,8 @@ enum class SyslogFormat : uint8_t {
 SyslogFormat parseSyslogRecord(std::string_view raw, Event& event,
                                const SyslogParseOptions& options = {});
 
-inline bool parseSyslog(std::string_view raw, Event& event, const SyslogParseOptions& options = {}) {
+inline bool parseSyslog(std::string_view raw, Event& event,
+                        const SyslogParseOptions& options = {}) {
   return parseSyslogRecord(raw, event, options) != SyslogFormat::kNone;
 }
 

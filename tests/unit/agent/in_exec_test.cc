@@ -2,8 +2,6 @@
 // status event, timeouts that kill the whole process group, streaming with
 // restarts, spawn failures, environment and working directory, stderr,
 // long lines, backpressure, and configuration.
-#include "inputs/in_exec/exec_input.h"
-
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
@@ -18,6 +16,7 @@
 #include <vector>
 
 #include "edge/common/config.h"
+#include "inputs/in_exec/exec_input.h"
 
 namespace edge::agent {
 namespace {
@@ -105,7 +104,8 @@ class ExecInputTest : public ::testing::Test {
   }
 
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
-    uv_timer_start(&tick_, [](uv_timer_t*) {}, 5, 5);
+    uv_timer_start(
+        &tick_, [](uv_timer_t*) {}, 5, 5);
     auto deadline = std::chrono::steady_clock::now() + limit;
     bool ok = done();
     while (!ok && std::chrono::steady_clock::now() < deadline) {
@@ -162,7 +162,8 @@ TEST_F(ExecInputTest, LinesThenAStatusEventWithTheExitCode) {
   }
   EXPECT_EQ(input.stats().events_read, 4u);
   EXPECT_EQ(input.stats().errors, 1u) << "a non-zero exit counts as an error";
-  EXPECT_NE(metricsText().find("edge_agent_exec_failures_total{input=\"cmd\"} 1"), std::string::npos);
+  EXPECT_NE(metricsText().find("edge_agent_exec_failures_total{input=\"cmd\"} 1"),
+            std::string::npos);
   EXPECT_NE(metricsText().find("edge_agent_events_read_total{input=\"cmd\"} 4"), std::string::npos);
 }
 
@@ -184,7 +185,8 @@ TEST_F(ExecInputTest, RunsEveryIntervalNeverTwoAtATime) {
   ExecInput& input = start(config);
   ASSERT_TRUE(runUntil([&] { return statuses().size() >= 3; }));
   std::vector<const Event*> done = statuses();
-  for (size_t i = 0; i < done.size(); ++i) EXPECT_EQ(integer(*done[i], "run"), static_cast<int64_t>(i + 1));
+  for (size_t i = 0; i < done.size(); ++i)
+    EXPECT_EQ(integer(*done[i], "run"), static_cast<int64_t>(i + 1));
   EXPECT_GE(input.runs(), 3u);
 }
 

@@ -1,8 +1,6 @@
 // Tests of the stdin input on real descriptors: a pipe (with a writer that
 // blocks while the input is paused), a redirected regular file, /dev/null and
 // a descriptor that is not open.
-#include "inputs/in_stdin/stdin_input.h"
-
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
@@ -16,6 +14,7 @@
 #include <vector>
 
 #include "edge/common/config.h"
+#include "inputs/in_stdin/stdin_input.h"
 
 namespace edge::agent {
 namespace {
@@ -73,7 +72,8 @@ class StdinInputTest : public ::testing::Test {
   }
 
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
-    uv_timer_start(&tick_, [](uv_timer_t*) {}, 5, 5);
+    uv_timer_start(
+        &tick_, [](uv_timer_t*) {}, 5, 5);
     auto deadline = std::chrono::steady_clock::now() + limit;
     bool ok = done();
     while (!ok && std::chrono::steady_clock::now() < deadline) {

@@ -1,8 +1,6 @@
 // Tests of the syslog input with real sockets on loopback (UDP, TCP, unix
 // datagram and stream), its stream framing, backpressure, limits and
 // configuration.
-#include "inputs/in_syslog/syslog_input.h"
-
 #include <arpa/inet.h>
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -24,6 +22,7 @@
 
 #include "edge/common/config.h"
 #include "inputs/in_syslog/syslog_framer.h"
+#include "inputs/in_syslog/syslog_input.h"
 
 namespace edge::agent {
 namespace {
@@ -64,8 +63,8 @@ std::vector<Framed> frameAll(SyslogStreamFramer& framer, std::string_view data, 
 
 TEST(SyslogStreamFramer, DetectsFramingPerMessageWhateverTheReadBoundaries) {
   const std::string stream = octetCounted("<13>1 - h a - - - one") +  // octet-counted
-                             "<13>Oct 11 22:14:15 h a: two\n" +         // newline
-                             "<13>three\r\n" +                           // CRLF
+                             "<13>Oct 11 22:14:15 h a: two\n" +       // newline
+                             "<13>three\r\n" +                        // CRLF
                              "\n" +                    // an empty line between messages
                              octetCounted("<1>x\n") +  // octet-counted, LF inside
                              "\n" +                    // stray LF after an octet-counted frame
@@ -106,8 +105,7 @@ TEST(SyslogStreamFramer, EndOfStreamFlushesTheLastMessage) {
   EXPECT_EQ(frameAll(lines, "<1>a\n<1>no newline", 100, true),
             (std::vector<Framed>{{"<1>a", false}, {"<1>no newline", false}}));
   SyslogStreamFramer counted(100);
-  EXPECT_EQ(frameAll(counted, "10 <1>abc", 100, true),
-            (std::vector<Framed>{{"<1>abc", true}}))
+  EXPECT_EQ(frameAll(counted, "10 <1>abc", 100, true), (std::vector<Framed>{{"<1>abc", true}}))
       << "a frame shorter than its count is reported truncated";
 }
 
@@ -193,7 +191,8 @@ class SyslogInputTest : public ::testing::Test {
 
   // Runs the loop until `done` or a generous failure guard.
   bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
-    uv_timer_start(&tick_, [](uv_timer_t*) {}, 5, 5);
+    uv_timer_start(
+        &tick_, [](uv_timer_t*) {}, 5, 5);
     auto deadline = std::chrono::steady_clock::now() + limit;
     bool ok = done();
     while (!ok && std::chrono::steady_clock::now() < deadline) {
@@ -236,7 +235,8 @@ class SyslogInputTest : public ::testing::Test {
     to.sin_family = AF_INET;
     to.sin_port = htons(port);
     to.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0) << std::strerror(errno);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0)
+        << std::strerror(errno);
     return fd;
   }
 
@@ -245,7 +245,8 @@ class SyslogInputTest : public ::testing::Test {
     sockaddr_un to{};
     to.sun_family = AF_UNIX;
     std::strncpy(to.sun_path, path.c_str(), sizeof(to.sun_path) - 1);
-    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0) << std::strerror(errno);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof(to)), 0)
+        << std::strerror(errno);
     return fd;
   }
 
@@ -274,7 +275,8 @@ TEST_F(SyslogInputTest, UdpMessagesBecomeParsedEvents) {
   config.utc = true;
   SyslogInput& input = start(config);
   ASSERT_NE(input.udpPort(), 0);
-  sendUdp(input.udpPort(), "<34>1 2003-10-11T22:14:15.003Z mymachine su - ID47 [a@1 k=\"v\"] hello");
+  sendUdp(input.udpPort(),
+          "<34>1 2003-10-11T22:14:15.003Z mymachine su - ID47 [a@1 k=\"v\"] hello");
   sendUdp(input.udpPort(), "<13>Oct 11 22:14:15 web sshd[42]: Accepted publickey\n");
   sendUdp(input.udpPort(), "no header at all");
   ASSERT_TRUE(runUntil([&] { return sink_.events.size() == 3; }));
@@ -294,7 +296,8 @@ TEST_F(SyslogInputTest, UdpMessagesBecomeParsedEvents) {
   EXPECT_EQ(field(rfc5424, "sender").rfind("127.0.0.1:", 0), 0u) << field(rfc5424, "sender");
 
   const Event& bsd = sink_.events[1];
-  EXPECT_EQ(bsd.raw, "<13>Oct 11 22:14:15 web sshd[42]: Accepted publickey") << "framing LF dropped";
+  EXPECT_EQ(bsd.raw, "<13>Oct 11 22:14:15 web sshd[42]: Accepted publickey")
+      << "framing LF dropped";
   EXPECT_EQ(bsd.host, "web");
   EXPECT_EQ(field(bsd, "app_name"), "sshd");
   EXPECT_EQ(field(bsd, "procid"), "42");
@@ -334,8 +337,7 @@ TEST_F(SyslogInputTest, PausedUdpDatagramsAreReadAndCountedAsDropped) {
   for (int i = 0; i < 5; ++i) sendUdp(input.udpPort(), "<13>dropped " + std::to_string(i));
   ASSERT_TRUE(runUntil([&] { return input.stats().events_dropped == 5; }));
   EXPECT_TRUE(sink_.events.empty());
-  EXPECT_NE(metricsText().find(
-                "edge_agent_input_dropped_total{input=\"sys\",reason=\"paused\"} 5"),
+  EXPECT_NE(metricsText().find("edge_agent_input_dropped_total{input=\"sys\",reason=\"paused\"} 5"),
             std::string::npos)
       << metricsText();
   input.resume();
@@ -413,7 +415,8 @@ TEST_F(SyslogInputTest, PausedTcpPushesBackOnTheSenderAndLosesNothing) {
   });
   ASSERT_TRUE(all) << sink_.events.size() << " of " << total;
   for (int i = 0; i < total; i += 997) {
-    EXPECT_EQ(sink_.events[static_cast<size_t>(i)].raw, message(i).substr(0, message(i).size() - 1));
+    EXPECT_EQ(sink_.events[static_cast<size_t>(i)].raw,
+              message(i).substr(0, message(i).size() - 1));
   }
   EXPECT_EQ(input.stats().events_dropped, 0u);
 }

@@ -33,9 +33,9 @@ std::string sharedDataDir() {
   return std::string(EDGE_SOURCE_DIR) + "/../shared/data";
 }
 
-#define SKIP_UNLESS_EXISTS(path)                                                            \
-  if (!fs::exists(path))                                                                    \
-  GTEST_SKIP() << "shared test data not found: " << (path)                                  \
+#define SKIP_UNLESS_EXISTS(path)                           \
+  if (!fs::exists(path))                                   \
+  GTEST_SKIP() << "shared test data not found: " << (path) \
                << " (set EDGE_SHARED_DATA to the directory holding rsyslog/ and zeek-wrccdc/)"
 
 SyslogParseOptions rsyslogLikeOptions() {
@@ -96,13 +96,16 @@ std::string formatTime(const Rendered& r, const char* format) {
 
 std::string property(const Rendered& r, const std::string& name, const std::string& options) {
   const Event& e = r.event;
-  if (name == "PRI") return std::to_string(integer(e, "facility_code") * 8 + static_cast<int>(e.severity));
+  if (name == "PRI")
+    return std::to_string(integer(e, "facility_code") * 8 + static_cast<int>(e.severity));
   if (name == "syslogfacility-text") return text(e, "facility");
   if (name == "syslogseverity-text") return kRsyslogSeverityNames[static_cast<int>(e.severity)];
   if (name == "syslogseverity") return std::to_string(static_cast<int>(e.severity));
   if (name == "timestamp" || name == "timereported") {
-    if (options.find("date-rfc3339") != std::string::npos) return formatTime(r, "%Y-%m-%dT%H:%M:%S");
-    if (options.find("date-rfc3164-buggyday") != std::string::npos) return formatTime(r, "%b %d %H:%M:%S");
+    if (options.find("date-rfc3339") != std::string::npos)
+      return formatTime(r, "%Y-%m-%dT%H:%M:%S");
+    if (options.find("date-rfc3164-buggyday") != std::string::npos)
+      return formatTime(r, "%b %d %H:%M:%S");
     return formatTime(r, "%b %e %H:%M:%S");
   }
   if (name == "hostname") return e.host;
@@ -137,7 +140,8 @@ std::string property(const Rendered& r, const std::string& name, const std::stri
 // %name:from:to:options% as rsyslog's template engine applies it (the parts
 // these tests use: substrings, regex extraction, csv, date formats).
 std::string renderTemplate(const Rendered& r, std::string tmpl) {
-  if (tmpl.size() >= 2 && tmpl.compare(tmpl.size() - 2, 2, "\\n") == 0) tmpl.resize(tmpl.size() - 2);
+  if (tmpl.size() >= 2 && tmpl.compare(tmpl.size() - 2, 2, "\\n") == 0)
+    tmpl.resize(tmpl.size() - 2);
   std::string out;
   size_t i = 0;
   while (i < tmpl.size()) {
@@ -187,7 +191,8 @@ Rendered parseCase(const std::string& input) {
   r.event.ts_ns = 42;  // stays when the message has no timestamp
   r.format = parseSyslogRecord(input, r.event, rsyslogLikeOptions());
   std::smatch zone;
-  if (std::regex_search(input, zone, std::regex(R"(\d\d:\d\d:\d\d(\.\d+)?(Z|([+-])(\d\d):(\d\d)))")) &&
+  if (std::regex_search(input, zone,
+                        std::regex(R"(\d\d:\d\d:\d\d(\.\d+)?(Z|([+-])(\d\d):(\d\d)))")) &&
       zone[2] != "Z") {
     r.offset_s = (zone[3] == "-" ? -1 : 1) * (std::stoi(zone[4]) * 3600 + std::stoi(zone[5]) * 60);
   }
@@ -281,9 +286,9 @@ int facilityCode(const std::string& name) {
 }
 
 int zeekSeverity(const std::string& name) {
-  static const std::map<std::string, int> kNames = {
-      {"EMERG", 0}, {"ALERT", 1}, {"CRIT", 2}, {"ERR", 3},
-      {"WARNING", 4}, {"NOTICE", 5}, {"INFO", 6}, {"DEBUG", 7}};
+  static const std::map<std::string, int> kNames = {{"EMERG", 0}, {"ALERT", 1},   {"CRIT", 2},
+                                                    {"ERR", 3},   {"WARNING", 4}, {"NOTICE", 5},
+                                                    {"INFO", 6},  {"DEBUG", 7}};
   auto it = kNames.find(name);
   return it == kNames.end() ? -1 : it->second;
 }
@@ -335,8 +340,8 @@ TEST(SyslogParserZeek, EveryRfc5424RecordParsesAndMatchesItsColumns) {
     // The timestamp: "2018-03-24T08:59:37-07:00".
     int y, mo, d, h, mi, s, oh, om;
     char sign;
-    ASSERT_EQ(std::sscanf(words[1].c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d", &y, &mo, &d, &h, &mi,
-                          &s, &sign, &oh, &om),
+    ASSERT_EQ(std::sscanf(words[1].c_str(), "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d", &y, &mo, &d, &h,
+                          &mi, &s, &sign, &oh, &om),
               9);
     int64_t offset = (sign == '-' ? -1 : 1) * (oh * 3600 + om * 60);
     EXPECT_EQ(event.ts_ns, utcNs(y, mo, d, h, mi, s) - offset * 1000000000LL);
@@ -372,22 +377,60 @@ TEST(SyslogParserFuzzCorpus, EveryFileParsesAsExpected) {
   SKIP_UNLESS_EXISTS(dir);
   const std::map<std::string, CorpusExpectation> expected = {
       {"rfc3164-basic",
-       {SyslogFormat::kRfc3164, 4, Severity::kCritical, "mymachine", "su", "", "",
-        "'su root' failed for lonvick on /dev/pts/8", utcNs(2023, 10, 11, 22, 14, 15), {}}},
+       {SyslogFormat::kRfc3164,
+        4,
+        Severity::kCritical,
+        "mymachine",
+        "su",
+        "",
+        "",
+        "'su root' failed for lonvick on /dev/pts/8",
+        utcNs(2023, 10, 11, 22, 14, 15),
+        {}}},
       {"rfc3164-no-pri",
-       {SyslogFormat::kRfc3164, 1, Severity::kNotice, "host.example", "app", "123", "",
-        "legacy message without PRI", utcNs(2023, 10, 11, 22, 14, 15), {}}},
+       {SyslogFormat::kRfc3164,
+        1,
+        Severity::kNotice,
+        "host.example",
+        "app",
+        "123",
+        "",
+        "legacy message without PRI",
+        utcNs(2023, 10, 11, 22, 14, 15),
+        {}}},
       {"rfc3164-rfc3339",
-       {SyslogFormat::kRfc3164, 1, Severity::kNotice, "host", "daemon", "", "", "timestamp variant",
-        utcNs(2026, 7, 23, 7, 30, 45, 123000000), {}}},
+       {SyslogFormat::kRfc3164,
+        1,
+        Severity::kNotice,
+        "host",
+        "daemon",
+        "",
+        "",
+        "timestamp variant",
+        utcNs(2026, 7, 23, 7, 30, 45, 123000000),
+        {}}},
       {"rfc3164-short",
        {SyslogFormat::kRfc3164, 0, Severity::kEmergency, kLocalHost, "", "", "", "x", 42, {}}},
       {"rfc5424-basic",
-       {SyslogFormat::kRfc5424, 20, Severity::kNotice, "mymachine.example.com", "evntslog", "",
-        "ID47", "An application event log entry", utcNs(2003, 10, 11, 22, 14, 15, 3000000),
+       {SyslogFormat::kRfc5424,
+        20,
+        Severity::kNotice,
+        "mymachine.example.com",
+        "evntslog",
+        "",
+        "ID47",
+        "An application event log entry",
+        utcNs(2003, 10, 11, 22, 14, 15, 3000000),
         {{"sd.exampleSDID@32473.iut", "3"}, {"sd.exampleSDID@32473.eventSource", "Application"}}}},
       {"rfc5424-escaped-sd",
-       {SyslogFormat::kRfc5424, 4, Severity::kCritical, "host", "app", "123", "msg", "payload",
+       {SyslogFormat::kRfc5424,
+        4,
+        Severity::kCritical,
+        "host",
+        "app",
+        "123",
+        "msg",
+        "payload",
         utcNs(2026, 7, 23, 7, 30, 45),
         {{"sd.meta@32473.value", "escaped]bracket"}, {"sd.meta@32473.quote", "\""}}}},
       {"rfc5424-nil",
@@ -440,7 +483,8 @@ TEST(SyslogParserFuzzCorpus, PrefixesAndMutationsAreHandled) {
   for (const std::string& seed : seeds) {
     for (size_t len = 0; len <= seed.size(); ++len) {
       Event event;
-      if (parseSyslogRecord(seed.substr(0, len), event, rsyslogLikeOptions()) != SyslogFormat::kNone)
+      if (parseSyslogRecord(seed.substr(0, len), event, rsyslogLikeOptions()) !=
+          SyslogFormat::kNone)
         ++parsed;
     }
     for (int k = 0; k < 2000; ++k) {
@@ -448,8 +492,8 @@ TEST(SyslogParserFuzzCorpus, PrefixesAndMutationsAreHandled) {
       int flips = 1 + static_cast<int>(random() % 4);
       for (int f = 0; f < flips && !mutated.empty(); ++f) {
         size_t at = random() % mutated.size();
-        static const char kInteresting[] = {'<', '>', '[', ']', '"', '\\', ' ', '=', '-', ':', '\0',
-                                            '9', 'T', 'Z', '\xff', '\xef'};
+        static const char kInteresting[] = {'<', '>', '[',  ']', '"', '\\', ' ',    '=',
+                                            '-', ':', '\0', '9', 'T', 'Z',  '\xff', '\xef'};
         mutated[at] = random() % 2 == 0 ? static_cast<char>(random() % 256)
                                         : kInteresting[random() % sizeof(kInteresting)];
       }
@@ -519,8 +563,8 @@ TEST(SyslogParser, BsdTimestampVariants) {
       {"<13>OCT 1 2019 01:02:03 h app: m", utcNs(2019, 10, 1, 1, 2, 3), "h", "app", "m"},
       {"<13>Oct 1 01:02:03.250 h app: m", utcNs(2023, 10, 1, 1, 2, 3, 250000000), "h", "app", "m"},
       {"<13>Oct 1 01:02:03: h app: m", utcNs(2023, 10, 1, 1, 2, 3), "h", "app", "m"},
-      {"<189>*Mar  1 18:46:11.123: %SYS-5-CONFIG_I: Configured", utcNs(2024, 3, 1, 18, 46, 11, 123000000),
-       kLocalHost, "%SYS-5-CONFIG_I", "Configured"},
+      {"<189>*Mar  1 18:46:11.123: %SYS-5-CONFIG_I: Configured",
+       utcNs(2024, 3, 1, 18, 46, 11, 123000000), kLocalHost, "%SYS-5-CONFIG_I", "Configured"},
       {"<13>Jun 15 11:00:00 sshd[77]: no host", utcNs(2024, 6, 15, 11, 0, 0), kLocalHost, "sshd",
        "no host"},
       {"<13>2024-06-15 10:00:00 h app: space separated", utcNs(2024, 6, 15, 10, 0, 0), "h", "app",
@@ -617,7 +661,8 @@ TEST(SyslogParser, TrailingNewlineAndNulAreIgnored) {
 }
 
 TEST(SyslogParser, Rfc3339Parsing) {
-  EXPECT_EQ(parseRfc3339("2003-10-11T22:14:15.003Z", true), utcNs(2003, 10, 11, 22, 14, 15, 3000000));
+  EXPECT_EQ(parseRfc3339("2003-10-11T22:14:15.003Z", true),
+            utcNs(2003, 10, 11, 22, 14, 15, 3000000));
   EXPECT_EQ(parseRfc3339("2003-10-11t22:14:15.123456789+01:30", true),
             utcNs(2003, 10, 11, 20, 44, 15, 123456789));
   EXPECT_EQ(parseRfc3339("2003-10-11T22:14:15.1234567891-0100", true),

@@ -49,9 +49,9 @@ std::string displayCommand(const ExecInputConfig& config) {
 }  // namespace
 
 std::unique_ptr<InputSpec> parseExecInputSpec(const ConfigNode& node, InputCommonConfig common) {
-  rejectUnknownInputKeys(node, {"command", "shell", "mode",
-                          "interval", "timeout", "env", "clear_env", "cwd", "max_line_bytes",
-                          "restart_delay", "restart_delay_max"});
+  rejectUnknownInputKeys(
+      node, {"command", "shell", "mode", "interval", "timeout", "env", "clear_env", "cwd",
+             "max_line_bytes", "restart_delay", "restart_delay_max"});
   ExecInputConfig config;
   config.shell = node.getBool("shell", false);
   ConfigNode command = node["command"];
@@ -175,9 +175,9 @@ ExecInput::ExecInput(const InputContext& context, InputCommonConfig common, Exec
       sink_(*context.sink),
       events_read_(context.metrics->counter("edge_agent_events_read_total", "Events read by inputs",
                                             {{"input", common_.name}})),
-      truncated_(context.metrics->counter("edge_agent_lines_truncated_total",
-                                          "Records longer than the input's limit, emitted truncated",
-                                          {{"input", common_.name}})),
+      truncated_(context.metrics->counter(
+          "edge_agent_lines_truncated_total",
+          "Records longer than the input's limit, emitted truncated", {{"input", common_.name}})),
       runs_total_(context.metrics->counter("edge_agent_exec_runs_total",
                                            "Commands started by exec inputs",
                                            {{"input", common_.name}})),
@@ -225,8 +225,8 @@ void ExecInput::tick() {
   if (closed_) return;
   if (run_ != nullptr) {
     if (log_limiter_.allow() != 0) {
-      spdlog::warn("input {}: {} is still running at its next interval; skipping this run",
-                   name(), display_);
+      spdlog::warn("input {}: {} is still running at its next interval; skipping this run", name(),
+                   display_);
     }
     return;
   }
@@ -432,7 +432,9 @@ void ExecInput::onExit(uv_process_t* process, int64_t exit_status, int term_sign
   self.maybeFinish();
 }
 
-void ExecInput::onRunTimer(uv_timer_t* timer) { static_cast<ExecInput*>(timer->data)->runTimerFired(); }
+void ExecInput::onRunTimer(uv_timer_t* timer) {
+  static_cast<ExecInput*>(timer->data)->runTimerFired();
+}
 
 void ExecInput::runTimerFired() {
   if (run_ == nullptr) return;
@@ -477,8 +479,8 @@ void ExecInput::finishRun() {
   Run& run = *run_;
   uv_timer_stop(&run_timer_);
   const uint64_t ran_ms = (uv_hrtime() - run.start_ns) / 1000000;
-  const bool ok = run.spawn_error.empty() && !run.timed_out && run.term_signal == 0 &&
-                  run.exit_status == 0;
+  const bool ok =
+      run.spawn_error.empty() && !run.timed_out && run.term_signal == 0 && run.exit_status == 0;
   if (!ok) {
     failures_total_.inc();
     ++stats_.errors;
@@ -488,7 +490,7 @@ void ExecInput::finishRun() {
     deliverPending();
     if (!ok && run.spawn_error.empty() && log_limiter_.allow() != 0) {
       spdlog::warn("input {}: {} {} after {} ms", name(), display_,
-                   run.timed_out         ? std::string("timed out")
+                   run.timed_out          ? std::string("timed out")
                    : run.term_signal != 0 ? "was killed by " + signalName(run.term_signal)
                                           : "exited with status " + std::to_string(run.exit_status),
                    ran_ms);
@@ -532,8 +534,7 @@ void ExecInput::emitStatus(Run& run, const std::string& error) {
     event.severity = Severity::kError;
     what = "could not start: " + error;
   } else if (run.timed_out || run.term_signal != 0) {
-    event.fields.push_back(
-        Field{"exec_status", std::string(run.timed_out ? "timeout" : "killed")});
+    event.fields.push_back(Field{"exec_status", std::string(run.timed_out ? "timeout" : "killed")});
     event.fields.push_back(Field{"signal", signalName(run.term_signal)});
     event.severity = Severity::kError;
     what = (run.timed_out ? "timed out, killed by " : "killed by ") + signalName(run.term_signal);

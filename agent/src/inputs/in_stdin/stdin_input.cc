@@ -57,9 +57,9 @@ StdinInput::StdinInput(const InputContext& context, InputCommonConfig common,
       sink_(*context.sink),
       events_read_(context.metrics->counter("edge_agent_events_read_total", "Events read by inputs",
                                             {{"input", common_.name}})),
-      truncated_(context.metrics->counter("edge_agent_lines_truncated_total",
-                                          "Records longer than the input's limit, emitted truncated",
-                                          {{"input", common_.name}})),
+      truncated_(context.metrics->counter(
+          "edge_agent_lines_truncated_total",
+          "Records longer than the input's limit, emitted truncated", {{"input", common_.name}})),
       fd_(fd),
       lines_(config.max_line_bytes) {
   if (limits_.max_events == 0) limits_.max_events = 1;
@@ -120,7 +120,9 @@ Result<void> StdinInput::start(std::vector<InputPosition> /*saved*/) {
     return okResult();
   }
   spdlog::info("input {}: reading standard input ({})", name(),
-               type == UV_TTY ? "a terminal" : type == UV_TCP ? "a socket" : "a pipe");
+               type == UV_TTY   ? "a terminal"
+               : type == UV_TCP ? "a socket"
+                                : "a pipe");
   startReading();
   return okResult();
 }
@@ -174,7 +176,9 @@ void StdinInput::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
   self.endOfInput(nread == UV_EOF ? "end of input" : "a read error");
 }
 
-void StdinInput::onFileTimer(uv_timer_t* timer) { static_cast<StdinInput*>(timer->data)->readFile(); }
+void StdinInput::onFileTimer(uv_timer_t* timer) {
+  static_cast<StdinInput*>(timer->data)->readFile();
+}
 
 void StdinInput::readFile() {
   if (closed_ || finished_ || paused_) return;

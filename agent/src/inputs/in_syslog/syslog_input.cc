@@ -117,9 +117,9 @@ std::string_view trimFraming(std::string_view message) {
 }  // namespace
 
 std::unique_ptr<InputSpec> parseSyslogInputSpec(const ConfigNode& node, InputCommonConfig common) {
-  rejectUnknownInputKeys(node, {"listen_udp", "listen_tcp",
-                          "listen_unix", "listen_unix_stream", "mode", "max_message_bytes",
-                          "max_connections", "timezone", "receive_buffer_bytes"});
+  rejectUnknownInputKeys(
+      node, {"listen_udp", "listen_tcp", "listen_unix", "listen_unix_stream", "mode",
+             "max_message_bytes", "max_connections", "timezone", "receive_buffer_bytes"});
   SyslogInputConfig config;
   config.listen_udp = node.getHostPort("listen_udp", "");
   config.listen_tcp = node.getHostPort("listen_tcp", "");
@@ -155,8 +155,7 @@ std::unique_ptr<InputSpec> parseSyslogInputSpec(const ConfigNode& node, InputCom
   if (config.max_message_bytes < kMinMessageBytes || config.max_message_bytes > kMaxMessageBytes) {
     node.addError("max_message_bytes", "expected a size between 256 and 4MiB");
   }
-  config.max_connections =
-      static_cast<uint32_t>(node.getInt("max_connections", 256, 1, 65536));
+  config.max_connections = static_cast<uint32_t>(node.getInt("max_connections", 256, 1, 65536));
   config.utc = node.getEnum("timezone", "local", {"local", "utc"}) == "utc";
   config.receive_buffer_bytes = node.getBytes("receive_buffer_bytes", 0);
   if (config.receive_buffer_bytes > (256ull << 20)) {
@@ -188,9 +187,9 @@ SyslogInput::SyslogInput(const InputContext& context, InputCommonConfig common,
           "edge_agent_input_dropped_total",
           "Records an input read and discarded (reason=paused: datagrams while the spool is full)",
           {{"input", common_.name}, {"reason", "paused"}})),
-      truncated_(context.metrics->counter("edge_agent_lines_truncated_total",
-                                          "Records longer than the input's limit, emitted truncated",
-                                          {{"input", common_.name}})),
+      truncated_(context.metrics->counter(
+          "edge_agent_lines_truncated_total",
+          "Records longer than the input's limit, emitted truncated", {{"input", common_.name}})),
       rejected_connections_(context.metrics->counter(
           "edge_agent_syslog_connections_rejected_total",
           "Stream connections closed at once because max_connections were open",
@@ -229,10 +228,9 @@ Result<void> SyslogInput::start(std::vector<InputPosition> /*saved*/) {
   if (!config_.listen_unix.empty()) EDGE_TRY(openUnixDatagram());
   if (!config_.listen_unix_stream.empty()) EDGE_TRY(openUnixStream());
   std::string where;
-  for (const std::string* s :
-       {udp_ ? &udp_->source : nullptr, tcp_ ? &tcp_->source : nullptr,
-        unix_dgram_ ? &unix_dgram_->source : nullptr,
-        unix_stream_ ? &unix_stream_->source : nullptr}) {
+  for (const std::string* s : {udp_ ? &udp_->source : nullptr, tcp_ ? &tcp_->source : nullptr,
+                               unix_dgram_ ? &unix_dgram_->source : nullptr,
+                               unix_stream_ ? &unix_stream_->source : nullptr}) {
     if (s == nullptr) continue;
     if (!where.empty()) where += ", ";
     where += *s;
@@ -243,13 +241,15 @@ Result<void> SyslogInput::start(std::vector<InputPosition> /*saved*/) {
 
 Result<void> SyslogInput::openUdp() {
   auto addr = resolveListen(config_.listen_udp, SOCK_DGRAM);
-  if (!addr) return makeError(ErrorCode::kConfig, "input " + name() + ": listen_udp: " + addr.error().message);
+  if (!addr)
+    return makeError(ErrorCode::kConfig,
+                     "input " + name() + ": listen_udp: " + addr.error().message);
   auto listener = std::make_unique<DatagramListener>();
   listener->owner = this;
   int fd = ::socket(addr->first.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    return makeError(ErrorCode::kIo, "input " + name() + ": cannot create a UDP socket: " +
-                                         std::strerror(errno));
+    return makeError(ErrorCode::kIo,
+                     "input " + name() + ": cannot create a UDP socket: " + std::strerror(errno));
   }
   listener->fd = fd;
   udp_ = std::move(listener);
@@ -298,8 +298,8 @@ Result<void> SyslogInput::openUnixDatagram() {
   listener->source = "unix:" + path;
   int fd = ::socket(AF_UNIX, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
   if (fd < 0) {
-    return makeError(ErrorCode::kIo, "input " + name() + ": cannot create a unix socket: " +
-                                         std::strerror(errno));
+    return makeError(ErrorCode::kIo,
+                     "input " + name() + ": cannot create a unix socket: " + std::strerror(errno));
   }
   listener->fd = fd;
   unix_dgram_ = std::move(listener);
@@ -339,7 +339,9 @@ Result<void> SyslogInput::startPolling(DatagramListener& listener) {
 
 Result<void> SyslogInput::openTcp() {
   auto addr = resolveListen(config_.listen_tcp, SOCK_STREAM);
-  if (!addr) return makeError(ErrorCode::kConfig, "input " + name() + ": listen_tcp: " + addr.error().message);
+  if (!addr)
+    return makeError(ErrorCode::kConfig,
+                     "input " + name() + ": listen_tcp: " + addr.error().message);
   tcp_ = std::make_unique<StreamListener>();
   tcp_->owner = this;
   uv_tcp_init(loop_, &tcp_->handle.tcp);

@@ -37,8 +37,8 @@ struct SyslogInputConfig {
   std::string listen_unix_stream;  // path of a stream socket, empty = off
   uint32_t socket_mode = 0666;     // permissions of the unix socket files
   uint64_t max_message_bytes = 64 * 1024;
-  uint32_t max_connections = 256;  // TCP and unix stream together
-  bool utc = false;                // RFC 3164 timestamps are UTC, not local time
+  uint32_t max_connections = 256;     // TCP and unix stream together
+  bool utc = false;                   // RFC 3164 timestamps are UTC, not local time
   uint64_t receive_buffer_bytes = 0;  // SO_RCVBUF of datagram sockets; 0 = system default
 };
 
@@ -101,7 +101,7 @@ class SyslogInput final : public Input {
       uv_pipe_t pipe;
     } handle{};
     std::string source;
-    std::string sender;   // peer address, empty when unknown
+    std::string sender;  // peer address, empty when unknown
     SyslogStreamFramer framer;
     std::string pending;  // read while the input was being paused; processed first on resume
     bool reading = false;
