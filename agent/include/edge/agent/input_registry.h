@@ -13,6 +13,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 
 #include "edge/agent/input.h"
 #include "edge/agent/parser.h"
@@ -64,6 +65,21 @@ class InputSpec {
 
  private:
   InputCommonConfig common_;
+};
+
+// The spec of an input type whose Input is built as InputT(context, common,
+// config): the common case, so each type only writes its config parser.
+template <typename InputT, typename ConfigT>
+class BasicInputSpec final : public InputSpec {
+ public:
+  BasicInputSpec(InputCommonConfig common, ConfigT config)
+      : InputSpec(std::move(common)), config_(std::move(config)) {}
+  Result<std::unique_ptr<Input>> create(const InputContext& context) const override {
+    return std::unique_ptr<Input>(std::make_unique<InputT>(context, common(), config_));
+  }
+
+ private:
+  ConfigT config_;
 };
 
 struct InputTypeInfo {

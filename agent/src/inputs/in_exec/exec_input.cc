@@ -18,18 +18,6 @@ namespace {
 
 constexpr uint64_t kMaxLineBytes = 4ull << 20;
 
-class ExecInputSpec final : public InputSpec {
- public:
-  ExecInputSpec(InputCommonConfig common, ExecInputConfig config)
-      : InputSpec(std::move(common)), config_(std::move(config)) {}
-  Result<std::unique_ptr<Input>> create(const InputContext& context) const override {
-    return std::unique_ptr<Input>(std::make_unique<ExecInput>(context, common(), config_));
-  }
-
- private:
-  ExecInputConfig config_;
-};
-
 std::string signalName(int signum) {
   const char* abbrev = ::sigabbrev_np(signum);
   if (abbrev != nullptr) return std::string("SIG") + abbrev;
@@ -125,7 +113,7 @@ std::unique_ptr<InputSpec> parseExecInputSpec(const ConfigNode& node, InputCommo
   if (config.restart_delay_max < config.restart_delay) {
     node.addError("restart_delay_max", "expected a duration no shorter than restart_delay");
   }
-  return std::make_unique<ExecInputSpec>(std::move(common), std::move(config));
+  return std::make_unique<BasicInputSpec<ExecInput, ExecInputConfig>>(std::move(common), std::move(config));
 }
 
 const InputTypeInfo& execInputType() {

@@ -8,18 +8,6 @@
 namespace edge::agent {
 namespace {
 
-class MetricsInputSpec final : public InputSpec {
- public:
-  MetricsInputSpec(InputCommonConfig common, MetricsInputConfig config)
-      : InputSpec(std::move(common)), config_(std::move(config)) {}
-  Result<std::unique_ptr<Input>> create(const InputContext& context) const override {
-    return std::unique_ptr<Input>(std::make_unique<MetricsInput>(context, common(), config_));
-  }
-
- private:
-  MetricsInputConfig config_;
-};
-
 int64_t monotonicNs() { return static_cast<int64_t>(uv_hrtime()); }
 
 }  // namespace
@@ -62,7 +50,7 @@ std::unique_ptr<InputSpec> parseMetricsInputSpec(const ConfigNode& node, InputCo
   config.metrics.mount_points = node.getStringList("mount_points", {"/"});
   config.metrics.disk_devices = node.getStringList("disk_devices", {});
   config.metrics.network_interfaces = node.getStringList("network_interfaces", {});
-  return std::make_unique<MetricsInputSpec>(std::move(common), std::move(config));
+  return std::make_unique<BasicInputSpec<MetricsInput, MetricsInputConfig>>(std::move(common), std::move(config));
 }
 
 const InputTypeInfo& metricsInputType() {

@@ -13,18 +13,6 @@
 namespace edge::agent {
 namespace {
 
-class ProcessInputSpec final : public InputSpec {
- public:
-  ProcessInputSpec(InputCommonConfig common, ProcessInputConfig config)
-      : InputSpec(std::move(common)), config_(std::move(config)) {}
-  Result<std::unique_ptr<Input>> create(const InputContext& context) const override {
-    return std::unique_ptr<Input>(std::make_unique<ProcessInput>(context, common(), config_));
-  }
-
- private:
-  ProcessInputConfig config_;
-};
-
 constexpr const char* kSourceConnector = "process:connector";
 constexpr const char* kSourcePoll = "process:poll";
 constexpr int kKthreadd = 2;  // the parent of every kernel thread
@@ -70,7 +58,7 @@ std::unique_ptr<InputSpec> parseProcessInputSpec(const ConfigNode& node, InputCo
   if (config.max_cmdline_bytes < 16 || config.max_cmdline_bytes > (1u << 20)) {
     node.addError("max_cmdline_bytes", "expected a size between 16 and 1MiB");
   }
-  return std::make_unique<ProcessInputSpec>(std::move(common), std::move(config));
+  return std::make_unique<BasicInputSpec<ProcessInput, ProcessInputConfig>>(std::move(common), std::move(config));
 }
 
 const InputTypeInfo& processInputType() {

@@ -17,18 +17,6 @@ namespace {
 
 constexpr uint64_t kMaxLineBytes = 4ull << 20;
 
-class StdinInputSpec final : public InputSpec {
- public:
-  StdinInputSpec(InputCommonConfig common, StdinInputConfig config)
-      : InputSpec(std::move(common)), config_(config) {}
-  Result<std::unique_ptr<Input>> create(const InputContext& context) const override {
-    return std::unique_ptr<Input>(std::make_unique<StdinInput>(context, common(), config_));
-  }
-
- private:
-  StdinInputConfig config_;
-};
-
 }  // namespace
 
 std::unique_ptr<InputSpec> parseStdinInputSpec(const ConfigNode& node, InputCommonConfig common) {
@@ -38,7 +26,7 @@ std::unique_ptr<InputSpec> parseStdinInputSpec(const ConfigNode& node, InputComm
   if (config.max_line_bytes < 16 || config.max_line_bytes > kMaxLineBytes) {
     node.addError("max_line_bytes", "expected a size between 16 and 4MiB");
   }
-  return std::make_unique<StdinInputSpec>(std::move(common), config);
+  return std::make_unique<BasicInputSpec<StdinInput, StdinInputConfig>>(std::move(common), config);
 }
 
 const InputTypeInfo& stdinInputType() {

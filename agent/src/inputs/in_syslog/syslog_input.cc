@@ -26,18 +26,6 @@ namespace {
 constexpr uint64_t kMinMessageBytes = 256;
 constexpr uint64_t kMaxMessageBytes = 4ull << 20;
 
-class SyslogInputSpec final : public InputSpec {
- public:
-  SyslogInputSpec(InputCommonConfig common, SyslogInputConfig config)
-      : InputSpec(std::move(common)), config_(std::move(config)) {}
-  Result<std::unique_ptr<Input>> create(const InputContext& context) const override {
-    return std::unique_ptr<Input>(std::make_unique<SyslogInput>(context, common(), config_));
-  }
-
- private:
-  SyslogInputConfig config_;
-};
-
 std::string formatAddress(const sockaddr* addr) {
   char host[INET6_ADDRSTRLEN] = {};
   if (addr->sa_family == AF_INET) {
@@ -161,7 +149,7 @@ std::unique_ptr<InputSpec> parseSyslogInputSpec(const ConfigNode& node, InputCom
   if (config.receive_buffer_bytes > (256ull << 20)) {
     node.addError("receive_buffer_bytes", "expected a size up to 256MiB (0 keeps the default)");
   }
-  return std::make_unique<SyslogInputSpec>(std::move(common), std::move(config));
+  return std::make_unique<BasicInputSpec<SyslogInput, SyslogInputConfig>>(std::move(common), std::move(config));
 }
 
 const InputTypeInfo& syslogInputType() {
