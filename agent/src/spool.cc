@@ -496,20 +496,20 @@ Result<AppendResult> Spool::append(std::span<Event> events,
   AppendResult result;
   if (events.empty() && positions.empty()) return result;
 
-  std::string payload;
+  std::string_view payload;  // in encoder_, valid until the next append
   uint16_t flags = 0;
   uint64_t batch_id = next_batch_id_;
   uint64_t first_seq = next_seq_;
   if (!events.empty()) {
     for (size_t i = 0; i < events.size(); ++i) events[i].seq = first_seq + i;
     // Encoding happens outside the transaction to keep the write lock short.
-    auto encoded = protocol::encodeBatchPayload(batch_id, agent_id_, events, compression_level_);
+    auto encoded = encoder_.encode(batch_id, agent_id_, events, compression_level_);
     if (!encoded) {
       return makeError(encoded.error().code, "spool " + path_ + ": encode batch " +
                                                  std::to_string(batch_id) + ": " +
                                                  encoded.error().message);
     }
-    payload = std::move(encoded->bytes);
+    payload = encoded->bytes;
     flags = encoded->flags;
   }
   uint64_t last_seq = first_seq + events.size() - 1;

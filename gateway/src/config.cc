@@ -49,6 +49,8 @@ sinks:
     path: ""                   # default <data_dir>/events.db
     synchronous: normal        # normal | full
     queue_max_batches: 64      # high watermark; low = high/2
+  discard:
+    enabled: false             # true = ack and throw events away instead (benchmarks)
 )yaml";
 
 constexpr uint64_t kMinFrameBytes = 1024;
@@ -262,7 +264,10 @@ GatewayConfig readGatewayConfig(ConfigDocument& doc) {
                                                                                 : LogFormat::kText;
 
   ConfigNode sinks_node = root["sinks"];
-  sinks_node.rejectUnknownKeys({"sqlite"});
+  sinks_node.rejectUnknownKeys({"sqlite", "discard"});
+  ConfigNode discard = sinks_node["discard"];
+  discard.rejectUnknownKeys({"enabled"});
+  config.discard_events = discard.getBool("enabled", false);
   ConfigNode sqlite = sinks_node["sqlite"];
   sqlite.rejectUnknownKeys({"path", "synchronous", "queue_max_batches"});
   config.sqlite.path = sqlite.getString("path", "");

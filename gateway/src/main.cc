@@ -18,6 +18,7 @@
 #include "edge/common/metrics.h"
 #include "edge/gateway/config.h"
 #include "edge/gateway/gateway.h"
+#include "edge/sinks/discard_sink.h"
 #include "edge/sinks/sqlite_sink.h"
 
 namespace {
@@ -135,7 +136,14 @@ int main(int argc, char** argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   edge::MetricsRegistry metrics;
-  auto sink = std::make_shared<edge::sinks::SqliteSink>(config.sqlite, metrics);
+  std::shared_ptr<edge::gateway::Sink> sink;
+  if (config.discard_events) {
+    sink = std::make_shared<edge::sinks::DiscardSink>(
+        edge::sinks::DiscardSinkOptions{.queue_max_batches = config.sqlite.queue_max_batches},
+        metrics);
+  } else {
+    sink = std::make_shared<edge::sinks::SqliteSink>(config.sqlite, metrics);
+  }
   Gateway gateway(&loop, config, sink, metrics);
 
   int exit_code = 0;
@@ -154,7 +162,8 @@ int main(int argc, char** argv) {
   if (exit_code == 0) {
     spdlog::info("edge-gateway {} ({}) ready: agents on {}:{}, tenant {}, sink {}",
                  edge::gateway::gatewayVersion(), config.id, config.listen.host,
-                 gateway.listenPort(), config.tenant, config.sqlite.path);
+                 gateway.listenPort(), config.tenant,
+                 config.discard_events ? "discard (events are thrown away)" : config.sqlite.path);
     uv_signal_init(&loop, &signals.sigint);
     uv_signal_init(&loop, &signals.sigterm);
     signals.sigint.data = &signals;

@@ -104,8 +104,10 @@ Result<FieldValue> decodeValue(const fb::Field& f, size_t event_index) {
 
 }  // namespace
 
-std::string encodeBatch(uint64_t batch_id, std::string_view agent_id,
-                        std::span<const Event> events) {
+namespace {
+
+// What a batch will take in the builder, so it grows at most once.
+size_t estimateBatchBytes(std::string_view agent_id, std::span<const Event> events) {
   size_t estimate = 64 + agent_id.size();
   for (const Event& e : events) {
     estimate +=
@@ -115,8 +117,13 @@ std::string encodeBatch(uint64_t batch_id, std::string_view agent_id,
       if (const auto* s = std::get_if<std::string>(&f.value)) estimate += s->size();
     }
   }
-  flatbuffers::FlatBufferBuilder builder(estimate);
+  return estimate;
+}
 
+// Builds the batch in `builder` (which must be empty); the bytes are
+// builder.GetBufferPointer() / GetSize() afterwards.
+void buildBatch(flatbuffers::FlatBufferBuilder& builder, uint64_t batch_id,
+                std::string_view agent_id, std::span<const Event> events) {
   std::vector<flatbuffers::Offset<fb::Event>> event_offsets;
   event_offsets.reserve(events.size());
   std::vector<flatbuffers::Offset<fb::Field>> field_offsets;
@@ -166,7 +173,46 @@ std::string encodeBatch(uint64_t batch_id, std::string_view agent_id,
   const auto agent = optionalString(builder, agent_id);
   const auto events_vec = builder.CreateVector(event_offsets);
   fb::FinishEventBatchBuffer(builder, fb::CreateEventBatch(builder, batch_id, agent, events_vec));
-  return std::string(reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize());
+}
+
+std::string_view builtBytes(const flatbuffers::FlatBufferBuilder& builder) {
+  return {reinterpret_cast<const char*>(builder.GetBufferPointer()), builder.GetSize()};
+}
+
+}  // namespace
+
+std::string encodeBatch(uint64_t batch_id, std::string_view agent_id,
+                        std::span<const Event> events) {
+  flatbuffers::FlatBufferBuilder builder(estimateBatchBytes(agent_id, events));
+  buildBatch(builder, batch_id, agent_id, events);
+  return std::string(builtBytes(builder));
+}
+
+struct BatchEncoder::Impl {
+  // Clear() keeps the builder's buffer, so it settles at the largest batch.
+  flatbuffers::FlatBufferBuilder builder{1 << 16};
+  std::unique_ptr<char[]> compressed;
+  size_t compressed_capacity = 0;
+};
+
+BatchEncoder::BatchEncoder() : impl_(std::make_unique<Impl>()) {}
+BatchEncoder::~BatchEncoder() = default;
+
+Result<BatchEncoder::Encoded> BatchEncoder::encode(uint64_t batch_id, std::string_view agent_id,
+                                                   std::span<const Event> events,
+                                                   int zstd_level) {
+  impl_->builder.Clear();
+  buildBatch(impl_->builder, batch_id, agent_id, events);
+  const std::string_view flat = builtBytes(impl_->builder);
+  if (zstd_level <= 0) return Encoded{flat, 0};
+  const size_t bound = zstdCompressBound(flat.size());
+  if (bound > impl_->compressed_capacity) {
+    impl_->compressed = std::make_unique_for_overwrite<char[]>(bound);
+    impl_->compressed_capacity = bound;
+  }
+  auto written = zstdCompressInto(flat, zstd_level, impl_->compressed.get(), bound);
+  if (!written) return written.error();
+  return Encoded{std::string_view(impl_->compressed.get(), *written), kFlagZstd};
 }
 
 Result<DecodedBatch> decodeBatch(std::string_view flatbuffer) {

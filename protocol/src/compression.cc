@@ -62,20 +62,27 @@ Error tooLarge(size_t max_size, const std::string& what) {
 
 }  // namespace
 
-Result<std::string> zstdCompress(std::string_view input, int level) {
+size_t zstdCompressBound(size_t input_size) { return ZSTD_compressBound(input_size); }
+
+Result<size_t> zstdCompressInto(std::string_view input, int level, char* out, size_t out_size) {
   ZSTD_CCtx* ctx = threadCCtx();
   if (ctx == nullptr)
     return makeError(ErrorCode::kInternal, "zstd: cannot allocate a compression context");
-  std::string out;
-  out.resize(ZSTD_compressBound(input.size()));
-  const size_t written =
-      ZSTD_compressCCtx(ctx, out.data(), out.size(), input.data(), input.size(), level);
+  const size_t written = ZSTD_compressCCtx(ctx, out, out_size, input.data(), input.size(), level);
   if (ZSTD_isError(written)) {
     return makeError(ErrorCode::kInternal, std::string("zstd compression at level ") +
                                                std::to_string(level) +
                                                " failed: " + ZSTD_getErrorName(written));
   }
-  out.resize(written);
+  return written;
+}
+
+Result<std::string> zstdCompress(std::string_view input, int level) {
+  std::string out;
+  out.resize(ZSTD_compressBound(input.size()));
+  auto written = zstdCompressInto(input, level, out.data(), out.size());
+  if (!written) return written.error();
+  out.resize(*written);
   return out;
 }
 

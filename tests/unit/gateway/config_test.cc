@@ -41,6 +41,7 @@ TEST(GatewayConfigTest, BuiltInDefaultParsesToTheDocumentedDefaults) {
   EXPECT_EQ(c.sqlite.synchronous, sinks::SqliteSynchronous::kNormal);
   EXPECT_EQ(c.sqlite.queue_max_batches, 64u);
   EXPECT_TRUE(c.sqlite.path.empty());
+  EXPECT_FALSE(c.discard_events);
   // The demo's loopback plaintext, explicitly allowed.
   EXPECT_FALSE(c.tls.enabled);
   EXPECT_TRUE(c.tls.allow_plaintext);
@@ -104,7 +105,8 @@ TEST(GatewayConfigTest, PortZeroAndAdminOffAreAccepted) {
       "gateway:\n  listen: \"[::1]:0\"\n  tls: {enabled: false, allow_plaintext: true}\nadmin:\n  "
       "listen: \"\"\nsinks:\n  sqlite:\n    "
       "synchronous: full\n"
-      "    path: /tmp/x.db\n    queue_max_batches: 8\nlog: {level: debug, format: json}\n",
+      "    path: /tmp/x.db\n    queue_max_batches: 8\n  discard: {enabled: true}\n"
+      "log: {level: debug, format: json}\n",
       "ok.yaml");
   ASSERT_TRUE(parsed.ok()) << parsed.error().message;
   EXPECT_EQ(parsed->listen.host, "::1");
@@ -113,6 +115,7 @@ TEST(GatewayConfigTest, PortZeroAndAdminOffAreAccepted) {
   EXPECT_EQ(parsed->sqlite.synchronous, sinks::SqliteSynchronous::kFull);
   EXPECT_EQ(parsed->sqlite.path, "/tmp/x.db");
   EXPECT_EQ(parsed->sqlite.queue_max_batches, 8u);
+  EXPECT_TRUE(parsed->discard_events);
   EXPECT_EQ(parsed->log.level, "debug");
   EXPECT_EQ(parsed->log.format, LogFormat::kJson);
 }

@@ -1,9 +1,10 @@
 // Tests for out_sqlite (storage-sinks/out_sqlite) on real database files,
-// and for the watermark counter every sink uses.
+// out_discard, and the watermark counter every sink uses.
 #include <condition_variable>
 #include <mutex>
 #include <nlohmann/json.hpp>
 
+#include "edge/sinks/discard_sink.h"
 #include "test_support.h"
 
 namespace edge::gateway::testing {
@@ -294,6 +295,25 @@ TEST(WatermarkCounterTest, HighOfOneUsesZeroAsLow) {
   WatermarkCounter counter(1);
   EXPECT_EQ(counter.add(1), WatermarkCounter::Crossing::kAboveHigh);
   EXPECT_EQ(counter.sub(1), WatermarkCounter::Crossing::kBelowLow);
+}
+
+TEST(DiscardSinkTest, AcksEveryBatchAndCountsWhatItThrewAway) {
+  MetricsRegistry metrics;
+  sinks::DiscardSink sink({.queue_max_batches = 4}, metrics);
+  ASSERT_TRUE(sink.start().ok());
+  Completions done;
+  for (uint64_t id = 1; id <= 10; ++id) sink.submit(makeBatch("agent-1", id, 3, id * 3), done.callback());
+  std::vector<SinkResult> results = done.waitFor(10);
+  ASSERT_EQ(results.size(), 10u);
+  for (const SinkResult& result : results) {
+    EXPECT_EQ(result.status, SinkStatus::kOk);
+    EXPECT_EQ(result.inserted, 3u);
+  }
+  EXPECT_NE(metrics.renderPrometheus().find("edge_gateway_sink_discarded_events_total 30"),
+            std::string::npos)
+      << metrics.renderPrometheus();
+  sink.stop();
+  EXPECT_EQ(sink.queuedBatches(), 0u);
 }
 
 }  // namespace

@@ -130,6 +130,29 @@ TEST(ProtocolBatch, ManyEventsRoundTrip) {
   expectSameEvent(decoded->events.back(), events.back());
 }
 
+// The spool's reusable encoder must produce exactly what the one-shot
+// functions produce, batch after batch, whether the batches grow or shrink
+// (its buffers are reused, never re-zeroed).
+TEST(ProtocolBatch, ReusedEncoderMatchesOneShotEncodingAcrossBatchSizes) {
+  BatchEncoder encoder;
+  for (size_t count : {size_t{3}, size_t{800}, size_t{1}, size_t{0}, size_t{250}}) {
+    std::vector<Event> events;
+    for (uint64_t i = 0; i < count; ++i) events.push_back(sampleEvent(i * 7 + count));
+    for (int level : {0, 3}) {
+      auto reused = encoder.encode(count, "agent-reuse", events, level);
+      ASSERT_TRUE(reused.ok()) << reused.error().message;
+      auto one_shot = encodeBatchPayload(count, "agent-reuse", events, level);
+      ASSERT_TRUE(one_shot.ok()) << one_shot.error().message;
+      EXPECT_EQ(reused->flags, one_shot->flags) << count << " events, level " << level;
+      EXPECT_EQ(std::string(reused->bytes), one_shot->bytes) << count << " events, level " << level;
+      auto decoded = decodeBatchPayload(reused->bytes, reused->flags, 64u << 20);
+      ASSERT_TRUE(decoded.ok()) << decoded.error().message;
+      ASSERT_EQ(decoded->events.size(), count);
+      if (count > 0) expectSameEvent(decoded->events.back(), events.back());
+    }
+  }
+}
+
 TEST(ProtocolBatch, MisalignedInputIsHandled) {
   std::vector<Event> events = {sampleEvent(3)};
   const std::string bytes = encodeBatch(3, "agent-odd", events);

@@ -17,6 +17,7 @@
 #include "edge/agent/input.h"
 #include "edge/common/event.h"
 #include "edge/common/result.h"
+#include "edge/protocol/batch.h"
 
 namespace edge::agent {
 
@@ -129,6 +130,7 @@ class Spool {
   std::unique_ptr<Db> db_;
   std::string agent_id_;
   int compression_level_ = 3;
+  protocol::BatchEncoder encoder_;  // reused for every batch (no per-batch buffers)
   uint64_t next_seq_ = 1;
   uint64_t next_batch_id_ = 1;
   uint64_t batch_count_ = 0;

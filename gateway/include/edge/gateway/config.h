@@ -76,6 +76,9 @@ struct GatewayConfig {
 
   // sinks.sqlite; path "" until resolveDefaults(): <data_dir>/events.db.
   sinks::SqliteSinkOptions sqlite;
+  // sinks.discard.enabled: ack and throw events away instead of storing them
+  // (storage-sinks/out_discard; benchmarks and smoke tests only).
+  bool discard_events = false;
 };
 
 // Reads the document into a config; errors are recorded in the document
