@@ -20,6 +20,7 @@
 #include <type_traits>
 
 #include "edge/protocol/batch.h"
+#include "wal_checkpointer.h"
 
 namespace edge::agent {
 namespace {
@@ -79,6 +80,9 @@ uint64_t fromSql(int64_t v) { return static_cast<uint64_t>(v); }
 }  // namespace
 
 struct Spool::Db {
+  // Destroyed after ~Db() closed `db`, so its connection is the last one and
+  // its close checkpoints the WAL into the database.
+  std::unique_ptr<WalCheckpointer> checkpointer;
   sqlite3* db = nullptr;
   sqlite3_stmt* begin = nullptr;
   sqlite3_stmt* commit = nullptr;
@@ -267,6 +271,15 @@ Result<void> Spool::init(const SpoolOptions& options) {
   }
   EDGE_TRY(exec(options.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL",
                 "set synchronous"));
+  // After a checkpoint reset the WAL, keep at most this much of its file.
+  EDGE_TRY(exec("PRAGMA journal_size_limit=67108864", "limit the WAL file size"));
+  {
+    auto checkpointer = WalCheckpointer::start(path_, options.synchronous_full,
+                                               WalCheckpointer::kDefaultThresholdPages);
+    if (!checkpointer) return checkpointer.error();
+    db_->checkpointer = std::move(*checkpointer);
+    db_->checkpointer->attach(db);
+  }
 
   // A damaged file (a torn copy, a disk error) must not be written to; a
   // quick check reads every page once, which at startup is affordable.
@@ -632,23 +645,69 @@ Result<std::optional<SpooledBatch>> Spool::get(uint64_t batch_id) {
   return std::optional<SpooledBatch>(readBatchRow(s));
 }
 
-Result<bool> Spool::remove(uint64_t batch_id) {
+Result<std::optional<Spool::RemovedBatch>> Spool::deleteBatchRow(uint64_t batch_id) {
   sqlite3_stmt* s = db_->delete_batch;
   StmtScope scope(s);
   sqlite3_bind_int64(s, 1, toSql(batch_id));
   int rc = sqlite3_step(s);
-  if (rc == SQLITE_DONE) return false;
+  if (rc == SQLITE_DONE) return std::optional<RemovedBatch>();
   if (rc != SQLITE_ROW) return sqlError(path_, "delete batch " + std::to_string(batch_id), db_->db);
-  uint64_t events = fromSql(sqlite3_column_int64(s, 0));
-  uint64_t bytes = fromSql(sqlite3_column_int64(s, 1));
+  RemovedBatch removed{fromSql(sqlite3_column_int64(s, 0)), fromSql(sqlite3_column_int64(s, 1))};
   // RETURNING rows are produced before the delete completes; finish it.
   rc = sqlite3_step(s);
   if (rc != SQLITE_DONE)
     return sqlError(path_, "delete batch " + std::to_string(batch_id), db_->db);
+  return std::optional<RemovedBatch>(removed);
+}
+
+void Spool::forgetRemoved(const RemovedBatch& removed) {
   batch_count_ -= std::min<uint64_t>(batch_count_, 1);
-  event_count_ -= std::min(event_count_, events);
-  payload_bytes_ -= std::min(payload_bytes_, bytes);
+  event_count_ -= std::min(event_count_, removed.events);
+  payload_bytes_ -= std::min(payload_bytes_, removed.bytes);
+}
+
+Result<bool> Spool::remove(uint64_t batch_id) {
+  auto removed = deleteBatchRow(batch_id);
+  if (!removed) return removed.error();
+  if (!removed->has_value()) return false;
+  forgetRemoved(**removed);
   return true;
+}
+
+Result<size_t> Spool::removeAll(std::span<const uint64_t> batch_ids) {
+  if (batch_ids.size() <= 1) {
+    if (batch_ids.empty()) return size_t{0};
+    auto removed = remove(batch_ids.front());
+    if (!removed) return removed.error();
+    return size_t{*removed ? 1u : 0u};
+  }
+  sqlite3* db = db_->db;
+  auto step = [&](sqlite3_stmt* stmt) -> bool {
+    StmtScope scope(stmt);
+    return sqlite3_step(stmt) == SQLITE_DONE;
+  };
+  if (!step(db_->begin)) return sqlError(path_, "begin deleting acked batches", db);
+  std::vector<RemovedBatch> removed;
+  removed.reserve(batch_ids.size());
+  for (uint64_t id : batch_ids) {
+    auto row = deleteBatchRow(id);
+    if (!row) {
+      if (!sqlite3_get_autocommit(db)) step(db_->rollback);
+      return row.error();
+    }
+    if (row->has_value()) removed.push_back(**row);
+  }
+  if (!step(db_->commit)) {
+    Error error = sqlError(path_, "commit deleting acked batches", db);
+    if (!sqlite3_get_autocommit(db)) step(db_->rollback);
+    return error;
+  }
+  for (const RemovedBatch& batch : removed) forgetRemoved(batch);
+  return removed.size();
+}
+
+uint64_t Spool::walCheckpoints() const {
+  return db_->checkpointer ? db_->checkpointer->checkpoints() : 0;
 }
 
 void Spool::setBusyTimeout(std::chrono::milliseconds timeout) {

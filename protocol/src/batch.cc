@@ -48,6 +48,15 @@ flatbuffers::Offset<flatbuffers::String> optionalString(flatbuffers::FlatBufferB
   return builder.CreateString(s.data(), s.size());
 }
 
+// For the strings that repeat across a batch (kind, source, host, tenant,
+// field keys): stored once, referenced by every event. It shrinks what zstd
+// has to compress and what goes to disk and the wire.
+flatbuffers::Offset<flatbuffers::String> sharedString(flatbuffers::FlatBufferBuilder& builder,
+                                                      std::string_view s) {
+  if (s.empty()) return 0;
+  return builder.CreateSharedString(s.data(), s.size());
+}
+
 std::string_view view(const flatbuffers::String* s) {
   if (s == nullptr) return {};
   return {s->c_str(), s->size()};
@@ -128,12 +137,20 @@ void buildBatch(flatbuffers::FlatBufferBuilder& builder, uint64_t batch_id,
   event_offsets.reserve(events.size());
   std::vector<flatbuffers::Offset<fb::Field>> field_offsets;
   for (const Event& e : events) {
+    // Strings first: FlatBuffers cannot create them while a table is open.
+    const auto kind = sharedString(builder, e.kind);
+    const auto source = sharedString(builder, e.source);
+    const auto host = sharedString(builder, e.host);
+    const auto tenant = sharedString(builder, e.tenant);
     field_offsets.clear();
     for (const Field& f : e.fields) {
-      // Strings first: FlatBuffers cannot create them while a table is open.
-      const auto key = builder.CreateString(f.key.data(), f.key.size());
+      // key is required in the schema, so an empty one is stored too.
+      const auto key = builder.CreateSharedString(f.key.data(), f.key.size());
       flatbuffers::Offset<flatbuffers::String> str = 0;
-      if (const auto* s = std::get_if<std::string>(&f.value)) str = optionalString(builder, *s);
+      if (const auto* s = std::get_if<std::string>(&f.value)) {
+        // A field repeating the source (the file input's "path") shares it.
+        str = *s == e.source ? source : optionalString(builder, *s);
+      }
       fb::FieldBuilder fbuilder(builder);
       fbuilder.add_key(key);
       std::visit(
@@ -160,10 +177,6 @@ void buildBatch(flatbuffers::FlatBufferBuilder& builder, uint64_t batch_id,
           f.value);
       field_offsets.push_back(fbuilder.Finish());
     }
-    const auto kind = optionalString(builder, e.kind);
-    const auto source = optionalString(builder, e.source);
-    const auto host = optionalString(builder, e.host);
-    const auto tenant = optionalString(builder, e.tenant);
     const auto raw = optionalString(builder, e.raw);
     flatbuffers::Offset<flatbuffers::Vector<flatbuffers::Offset<fb::Field>>> fields = 0;
     if (!field_offsets.empty()) fields = builder.CreateVector(field_offsets);

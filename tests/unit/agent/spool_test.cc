@@ -11,6 +11,8 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <thread>
 #include <vector>
 
 #include "edge/protocol/batch.h"
@@ -206,6 +208,90 @@ TEST_F(SpoolTest, FailedAppendStoresNeitherBatchNorPositions) {
   ASSERT_TRUE(ok.ok()) << ok.error().message;
   EXPECT_EQ(ok->batch_id, 1u);
   EXPECT_EQ(ok->first_seq, 1u);
+}
+
+TEST_F(SpoolTest, RemoveAllDeletesAckedBatchesTogetherAndSkipsMissingOnes) {
+  auto spool = open();
+  ASSERT_NE(spool, nullptr);
+  for (int n : {1, 2, 3, 4}) {
+    auto batch = events(n);
+    ASSERT_TRUE(spool->append(batch, {}).ok());
+  }
+  const std::vector<uint64_t> acked{1, 3, 42};  // 42 was never spooled
+  auto removed = spool->removeAll(acked);
+  ASSERT_TRUE(removed.ok()) << removed.error().message;
+  EXPECT_EQ(*removed, 2u);
+  EXPECT_EQ(spool->batchCount(), 2u);
+  EXPECT_EQ(spool->eventCount(), 2u + 4u);
+  auto rest = spool->pending(0, 10);
+  ASSERT_TRUE(rest.ok());
+  ASSERT_EQ(rest->size(), 2u);
+  EXPECT_EQ((*rest)[0].batch_id, 2u);
+  EXPECT_EQ((*rest)[1].batch_id, 4u);
+
+  // The counts survive a reopen: they were committed, not just counted.
+  spool.reset();
+  spool = open();
+  ASSERT_NE(spool, nullptr);
+  EXPECT_EQ(spool->batchCount(), 2u);
+  EXPECT_EQ(spool->eventCount(), 6u);
+  const std::vector<uint64_t> one{2};
+  EXPECT_EQ(*spool->removeAll(one), 1u);
+  EXPECT_EQ(*spool->removeAll(std::span<const uint64_t>()), 0u);
+  EXPECT_EQ(spool->batchCount(), 1u);
+}
+
+// Polls until done() (for work on another thread); false after the guard.
+bool waitUntil(const std::function<bool()>& done,
+               std::chrono::milliseconds guard = std::chrono::seconds(30)) {
+  const auto deadline = std::chrono::steady_clock::now() + guard;
+  while (!done()) {
+    if (std::chrono::steady_clock::now() > deadline) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return true;
+}
+
+// Checkpoints run on the spool's own thread (the loop never waits for their
+// fsync); they must still happen, or the WAL file would grow without end.
+TEST_F(SpoolTest, WalIsCheckpointedOffTheWritersThreadAndStaysBounded) {
+  auto spool = open();
+  ASSERT_NE(spool, nullptr);
+  // Random-looking raw text so zstd cannot shrink it: ~64 KiB per batch,
+  // 640 batches = ~40 MiB written without a pause, 2.5 times the 16 MiB
+  // (4 x 1000 pages) past which a RESTART checkpoint bounds the WAL.
+  uint64_t state = 88172645463325252ull;
+  std::vector<uint64_t> ids;
+  for (int b = 0; b < 640; ++b) {
+    std::vector<Event> batch = events(16);
+    for (Event& e : batch) {
+      e.raw.clear();
+      for (int i = 0; i < 4096; ++i) {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        e.raw.push_back(static_cast<char>('a' + state % 26));
+      }
+    }
+    auto appended = spool->append(batch, {});
+    ASSERT_TRUE(appended.ok()) << appended.error().message;
+    ids.push_back(appended->batch_id);
+    if (ids.size() == 8) {  // acked as they would be in flight
+      ASSERT_TRUE(spool->removeAll(ids).ok());
+      ids.clear();
+    }
+  }
+  EXPECT_TRUE(waitUntil([&] { return spool->walCheckpoints() >= 1; }))
+      << "no checkpoint completed";
+  // One more commit after a complete checkpoint restarts the WAL from its
+  // beginning, so it stops growing.
+  std::vector<Event> last = events(1);
+  ASSERT_TRUE(spool->append(last, {}).ok());
+  const auto wal_bytes = std::filesystem::file_size(dir_.file("spool.db-wal"));
+  EXPECT_LT(wal_bytes, 28u << 20) << "the WAL kept every batch: checkpoints did not keep up";
+  spool.reset();
+  EXPECT_FALSE(std::filesystem::exists(dir_.file("spool.db-wal")))
+      << "closing the spool checkpoints and removes the WAL";
 }
 
 TEST_F(SpoolTest, PendingRemoveAndCounts) {

@@ -102,6 +102,14 @@ class Spool {
   Result<std::optional<SpooledBatch>> get(uint64_t batch_id);
   // Deletes an acked batch; false if it was not there (already removed).
   Result<bool> remove(uint64_t batch_id);
+  // Deletes several acked batches in one transaction (one commit instead of
+  // one per batch: under load acks arrive in bursts). Returns how many were
+  // there; on error none is deleted.
+  Result<size_t> removeAll(std::span<const uint64_t> batch_ids);
+
+  // WAL checkpoints completed by the spool's checkpoint thread (see
+  // agent/src/wal_checkpointer.h).
+  uint64_t walCheckpoints() const;
 
   // The committed positions of one input.
   Result<std::vector<InputPosition>> loadPositions(const std::string& input);
@@ -120,8 +128,16 @@ class Spool {
 
  private:
   struct Db;
+  struct RemovedBatch {
+    uint64_t events = 0;
+    uint64_t bytes = 0;
+  };
   explicit Spool(std::string path);
   Result<void> init(const SpoolOptions& options);
+  // DELETE ... RETURNING of one batch, inside the caller's transaction or
+  // its own; nullopt when the batch was not there.
+  Result<std::optional<RemovedBatch>> deleteBatchRow(uint64_t batch_id);
+  void forgetRemoved(const RemovedBatch& removed);
   // Renames the file and its -wal/-shm; returns the new name of the file.
   static Result<std::string> moveAside(const std::string& path);
 
