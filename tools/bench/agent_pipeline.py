@@ -13,6 +13,11 @@ Measures, as issue 3 asks (compare with ../shared/bench/README.md):
 Every figure is the median of --runs runs. Nothing here is a pass/fail test;
 the numbers go into notes and docs.
 
+The workload is the standard one (../shared/bench/gen_events.py: JSON lines of
+about 236 bytes shaped like sshd events) when that script is found (or
+EDGE_SHARED_DIR points at the shared folder); otherwise, or with
+--synthetic, lines of --line-bytes generated here.
+
   python3 tools/bench/agent_pipeline.py --build build/release
   python3 tools/bench/agent_pipeline.py --build build/release --events /tmp/events-2m.ndjson
 """
@@ -58,6 +63,19 @@ def memory_kib(pid):
     return values.get("VmRSS", 0), values.get("VmHWM", 0)
 
 
+def memory_breakdown_kib(pid):
+    """{"Pss", "Pss_Anon", "Rss"} in KiB from /proc/PID/smaps_rollup: PSS
+    charges each shared-library page to all processes mapping it, so it
+    says what the agent itself costs a host."""
+    values = {}
+    with open(f"/proc/{pid}/smaps_rollup") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("Rss", "Pss", "Pss_Anon"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
 def scrape(port):
     """/metrics as {"name{labels}": value}."""
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
@@ -68,6 +86,14 @@ def scrape(port):
             key, _, value = line.rpartition(" ")
             values[key] = float(value)
     return values
+
+
+def shared_generator():
+    """Path of the standard workload generator, or None."""
+    root = os.environ.get("EDGE_SHARED_DIR") or os.path.join(
+        os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared")
+    path = os.path.join(root, "bench", "gen_events.py")
+    return path if os.path.exists(path) else None
 
 
 def write_lines(path, count, line_bytes, seed=1, mode="w"):
@@ -88,7 +114,7 @@ def write_lines(path, count, line_bytes, seed=1, mode="w"):
 
 
 class Bench:
-    def __init__(self, build, workdir):
+    def __init__(self, build, workdir, output_yaml=""):
         self.gateway_bin = os.path.join(build, "gateway", "edge-gateway")
         self.agent_bin = os.path.join(build, "agent", "edge-agent")
         for path in (self.gateway_bin, self.agent_bin):
@@ -96,6 +122,7 @@ class Bench:
                 sys.exit(f"{path} is missing: build it first (cmake --preset release && "
                          f"cmake --build --preset release) or pass --build")
         self.workdir = workdir
+        self.output_yaml = output_yaml  # extra keys for the agent's output section
         self.procs = []
 
     def start_gateway(self, name):
@@ -150,7 +177,7 @@ inputs:
     start_at: {start_at}
 output:
   gateways: ["127.0.0.1:{gateway_port}"]
-""")
+{self.output_yaml}""")
         proc = subprocess.Popen([self.agent_bin, "--config", config],
                                 stdout=open(os.path.join(data, "agent.log"), "w"), stderr=subprocess.STDOUT)
         self.procs.append(proc)
@@ -210,6 +237,7 @@ output:
         time.sleep(seconds)
         idle_cpu = (cpu_seconds(agent.pid) - cpu0) / (time.monotonic() - t0)
         idle_rss = memory_kib(agent.pid)[0] / 1024
+        breakdown = memory_breakdown_kib(agent.pid)
         # The writer appends every 100 ms, the way a busy service logs.
         cpu0, t0 = cpu_seconds(agent.pid), time.monotonic()
         written = 0
@@ -224,7 +252,8 @@ output:
         self.stop(agent)
         self.stop(gateway)
         self.procs.clear()
-        return {"idle_rss_mib": idle_rss, "idle_cpu_pct": idle_cpu * 100,
+        return {"idle_rss_mib": idle_rss, "idle_pss_mib": breakdown.get("Pss", 0) / 1024,
+                "idle_anon_mib": breakdown.get("Pss_Anon", 0) / 1024, "idle_cpu_pct": idle_cpu * 100,
                 "trickle_cpu_pct": trickle_cpu * 100, "trickle_rss_mib": trickle_rss,
                 "trickle_lines_per_s": written / seconds}
 
@@ -240,6 +269,8 @@ def main():
     parser.add_argument("--lines", type=int, default=2_000_000, help="lines in the generated workload")
     parser.add_argument("--line-bytes", type=int, default=250, help="bytes per generated line, newline included")
     parser.add_argument("--events", help="use this file (e.g. shared/bench gen_events.py output) instead")
+    parser.add_argument("--synthetic", action="store_true", help="generated lines even if the shared workload exists")
+    parser.add_argument("--compression-level", type=int, help="output.compression_level (default: the agent's)")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--trickle-rate", type=int, default=1000, help="lines/s for the CPU-at-low-rate run")
     parser.add_argument("--trickle-seconds", type=int, default=20)
@@ -248,12 +279,20 @@ def main():
     args = parser.parse_args()
 
     workdir = tempfile.mkdtemp(prefix="edge-bench-")
-    bench = Bench(args.build, workdir)
+    output_yaml = ""
+    if args.compression_level is not None:
+        output_yaml += f"  compression_level: {args.compression_level}\n"
+    bench = Bench(args.build, workdir, output_yaml)
     try:
         if args.events:
             log_path = os.path.abspath(args.events)
             with open(log_path, "rb") as f:
                 lines = sum(1 for _ in f)
+        elif shared_generator() and not args.synthetic:
+            log_path = os.path.join(workdir, "events.ndjson")
+            lines = args.lines
+            subprocess.run([sys.executable, shared_generator(), str(lines), log_path], check=True,
+                           stdout=subprocess.DEVNULL)
         else:
             log_path = os.path.join(workdir, "workload.log")
             lines = args.lines
@@ -290,6 +329,8 @@ def main():
             if "idle" in report:
                 i = report["idle"]
                 print(f"  idle agent RSS    {i['idle_rss_mib']:>12.1f} MiB      (target <= 8; Fluent Bit ~15)")
+                print(f"    of which PSS    {i['idle_pss_mib']:>12.1f} MiB      (shared library pages split among their users)")
+                print(f"    anonymous       {i['idle_anon_mib']:>12.1f} MiB      (the agent's own heap and stacks)")
                 print(f"  idle agent CPU    {i['idle_cpu_pct']:>12.2f} %")
                 print(f"  CPU at {i['trickle_lines_per_s']:,.0f} lines/s {i['trickle_cpu_pct']:>6.2f} % of a core (target <= 1)")
     finally:
