@@ -30,7 +30,7 @@ struct SpoolOptions {
   // one (random 128-bit hex) on first use.
   std::string agent_id;
   // zstd level for batch payloads; 0 stores them uncompressed.
-  int compression_level = 3;
+  int compression_level = 1;
   // A file that is not a usable spool (not SQLite, fails PRAGMA quick_check,
   // foreign tables, a schema version this agent cannot read) is renamed to
   // <path>.corrupt-<UTC timestamp> together with its -wal and -shm files,
@@ -145,7 +145,7 @@ class Spool {
   std::string moved_aside_;
   std::unique_ptr<Db> db_;
   std::string agent_id_;
-  int compression_level_ = 3;
+  int compression_level_ = 1;
   protocol::BatchEncoder encoder_;  // reused for every batch (no per-batch buffers)
   uint64_t next_seq_ = 1;
   uint64_t next_batch_id_ = 1;
