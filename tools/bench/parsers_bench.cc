@@ -11,6 +11,10 @@
 // Each iteration does what an input does per line: copy the line into an
 // Event, then parse it; the Time column is ns per line. BM_NoParser measures
 // that copy alone.
+//
+// BM_Syslog reads the RFC 3164 timestamps (no zone) as local time, as the
+// agent does by default: run it with TZ unset, as the agent usually runs, to
+// see the zone conversion's cost; BM_SyslogUtc (timezone: utc) has none.
 #include <benchmark/benchmark.h>
 
 #include <cstdio>
@@ -23,6 +27,7 @@
 
 #include "edge/agent/parser.h"
 #include "parsers/json_parser.h"
+#include "parsers/syslog_parser.h"
 
 namespace {
 
@@ -147,21 +152,26 @@ void runParser(benchmark::State& state, const std::vector<std::string>& lines,
   }
 }
 
-// The JSON parser without its flat-object fast path: nlohmann-json's SAX
-// parser for every line (what the fast path saves).
-void BM_JsonNlohmannOnly(benchmark::State& state) {
-  edge::agent::JsonParser parser(edge::agent::ParserOptions{}, false);
-  const auto& lines = corpus().json;
+// runParser's loop for a parse step that is not a Parser from makeParser.
+template <typename Parse>
+void runEach(benchmark::State& state, const std::vector<std::string>& lines, Parse&& parse) {
   size_t i = 0;
   for (auto _ : state) {
     Event event;
     event.raw = lines[i];
     if (++i == lines.size()) i = 0;
     event.fields.push_back(edge::Field{"path", std::string("/var/log/app.log")});
-    benchmark::DoNotOptimize(parser.parse(event));
+    benchmark::DoNotOptimize(parse(event));
     benchmark::DoNotOptimize(event);
   }
   state.SetItemsProcessed(static_cast<int64_t>(state.iterations()));
+}
+
+// The JSON parser without its flat-object fast path: nlohmann-json's SAX
+// parser for every line (what the fast path saves).
+void BM_JsonNlohmannOnly(benchmark::State& state) {
+  edge::agent::JsonParser parser(edge::agent::ParserOptions{}, false);
+  runEach(state, corpus().json, [&](Event& event) { return parser.parse(event); });
 }
 
 ParserConfig config(ParserType type) {
@@ -216,6 +226,15 @@ void BM_Syslog(benchmark::State& state) {
   runParser(state, corpus().syslog, config(ParserType::kSyslog));
 }
 
+// The syslog parser with timezone: utc, as the syslog input calls it: no
+// local time conversion at all.
+void BM_SyslogUtc(benchmark::State& state) {
+  edge::agent::SyslogParseOptions options;
+  options.utc = true;
+  runEach(state, corpus().syslog,
+          [&](Event& event) { return edge::agent::parseSyslogRecord(event.raw, event, options); });
+}
+
 BENCHMARK(BM_NoParser);
 BENCHMARK(BM_Json);
 BENCHMARK(BM_JsonNlohmannOnly);
@@ -225,6 +244,7 @@ BENCHMARK(BM_LogfmtTimeTypes);
 BENCHMARK(BM_Regex);
 BENCHMARK(BM_RegexMessage);
 BENCHMARK(BM_Syslog);
+BENCHMARK(BM_SyslogUtc);
 
 }  // namespace
 

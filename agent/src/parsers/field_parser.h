@@ -68,6 +68,8 @@ class FieldParser : public Parser {
   // `error` ("json: ..."); the caller removes what was appended. Extractors
   // may also set event.ts_ns/host/severity, on success only.
   virtual bool extract(Event& event, std::vector<Field>& out, std::string& error) const = 0;
+  // For extractors with a limit of their own (syslog structured data).
+  void countDroppedFields(uint64_t count) const { stats_.fields_dropped += count; }
 
  private:
   void postProcess(Event& event) const;

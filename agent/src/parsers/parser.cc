@@ -21,10 +21,12 @@ class SyslogFieldParser final : public FieldParser {
     // itself and leaves the event unchanged when it is not syslog.
     // Event::host is only replaced when the message names a host.
     std::string_view raw = event.raw;
-    if (parseSyslogRecord(raw, event, SyslogParseOptions{}) == SyslogFormat::kNone) {
+    uint64_t dropped = 0;
+    if (parseSyslogRecord(raw, event, SyslogParseOptions{}, &dropped) == SyslogFormat::kNone) {
       error = "syslog: not a syslog message (neither <PRI> nor a timestamp at its start)";
       return false;
     }
+    countDroppedFields(dropped);
     return true;
   }
 };

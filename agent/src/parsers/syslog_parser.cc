@@ -11,12 +11,11 @@
 #include <string>
 #include <vector>
 
+#include "parsers/local_time.h"
+
 namespace edge::agent {
 namespace {
 
-// Structured data is untrusted: a message of nothing but parameters must not
-// turn into thousands of fields.
-constexpr size_t kMaxSdFields = 256;
 // A longer word is not a tag (programs name themselves in a few dozen bytes).
 constexpr size_t kMaxTagBytes = 255;
 constexpr std::string_view kBom = "\xEF\xBB\xBF";
@@ -59,34 +58,28 @@ struct Civil {
   int64_t nanos = 0;
 };
 
-// ns since the epoch; `offset_s` is the zone's offset east of UTC when the
-// text gave one. Out-of-range parts (Feb 30, 25:00) are rejected rather
-// than normalized: such a "timestamp" is more likely not one.
-std::optional<int64_t> civilToNs(const Civil& c, bool utc, std::optional<int> offset_s) {
+// Seconds since 1970-01-01T00:00 of the same zone as the text (wall-clock
+// seconds). Out-of-range parts (Feb 30, 25:00) are rejected rather than
+// normalized: such a "timestamp" is more likely not one.
+std::optional<int64_t> wallSeconds(const Civil& c) {
   // int64 ns reach from 1677 to 2262.
   if (c.year < 1678 || c.year > 2261 || c.month < 1 || c.month > 12 || c.day < 1 ||
       c.day > daysInMonth(c.year, c.month) || c.hour > 23 || c.minute > 59 || c.second > 60) {
     return std::nullopt;
   }
-  int64_t seconds = 0;
-  if (offset_s || utc) {
-    seconds = daysFromCivil(c.year, c.month, c.day) * 86400 + c.hour * 3600 + c.minute * 60 +
-              c.second - offset_s.value_or(0);
-  } else {
-    struct tm tm {};
-    tm.tm_year = static_cast<int>(c.year - 1900);
-    tm.tm_mon = c.month - 1;
-    tm.tm_mday = c.day;
-    tm.tm_hour = c.hour;
-    tm.tm_min = c.minute;
-    tm.tm_sec = c.second;
-    tm.tm_isdst = -1;  // let the zone rules decide, as the sender's clock did
-    time_t t = ::mktime(&tm);
-    if (t == static_cast<time_t>(-1) && !(tm.tm_year == 69 && tm.tm_mon == 11 && tm.tm_mday == 31))
-      return std::nullopt;
-    seconds = static_cast<int64_t>(t);
-  }
-  return seconds * 1000000000LL + c.nanos;
+  return daysFromCivil(c.year, c.month, c.day) * 86400 + c.hour * 3600 + c.minute * 60 + c.second;
+}
+
+// ns since the epoch; `offset_s` is the zone's offset east of UTC when the
+// text gave one. Without one the time is UTC or, unless `utc`, local time
+// (converted through the per-hour offset cache, not a libc call per record).
+std::optional<int64_t> civilToNs(const Civil& c, bool utc, std::optional<int> offset_s) {
+  auto wall = wallSeconds(c);
+  if (!wall) return std::nullopt;
+  std::optional<int64_t> seconds = *wall - offset_s.value_or(0);
+  if (!offset_s && !utc) seconds = LocalTimeCache::forThisThread().toUtc(*wall);
+  if (!seconds) return std::nullopt;
+  return *seconds * 1000000000LL + c.nanos;
 }
 
 // Exactly `count` digits.
@@ -205,19 +198,23 @@ constexpr int64_t kMaxFutureNs = 31LL * 86400 * 1000000000LL;
 // on Jan 1 is from the year before, and a "Jan 1" one from a sender whose
 // clock runs ahead on Dec 31 is from the next.
 std::optional<int64_t> withInferredYear(Civil c, bool utc, int64_t now_ns) {
-  time_t now_s = static_cast<time_t>(now_ns / 1000000000LL);
+  const int64_t now_s = now_ns / 1000000000LL;
+  // Now on the timestamp's clock, to learn its year.
+  const int64_t now_wall_s = now_s + (utc ? 0 : LocalTimeCache::forThisThread().offsetAt(now_s));
+  time_t now_wall = static_cast<time_t>(now_wall_s);
   struct tm now_tm {};
-  if (utc) {
-    ::gmtime_r(&now_s, &now_tm);
-  } else {
-    ::localtime_r(&now_s, &now_tm);
-  }
+  ::gmtime_r(&now_wall, &now_tm);
   const int64_t year = now_tm.tm_year + 1900;
   // Down to four years back so Feb 29 finds its leap year.
   for (int64_t candidate = year + 1; candidate >= year - 4; --candidate) {
     c.year = candidate;
+    auto wall = wallSeconds(c);
+    if (!wall) continue;  // Feb 29 in a common year
+    // Clearly too far ahead on the wall clock already (no two offsets of a
+    // zone differ by two days): no need to convert it.
+    if (*wall - now_wall_s > kMaxFutureNs / 1000000000LL + 2 * 86400) continue;
     auto ns = civilToNs(c, utc, std::nullopt);
-    if (!ns) continue;  // Feb 29 in a common year
+    if (!ns) continue;
     if (*ns - now_ns <= kMaxFutureNs) return ns;
   }
   return std::nullopt;
@@ -282,6 +279,7 @@ struct Parsed {
   std::string_view procid;
   std::string_view msgid;
   std::vector<Field> sd;
+  uint64_t sd_dropped = 0;  // parameters beyond kMaxSyslogSdFields
   std::string_view message;
 };
 
@@ -313,7 +311,8 @@ std::string_view stripBom(std::string_view s) {
 // RFC 5424 STRUCTURED-DATA at s[j] == '['. Tolerates spaces around '=' and
 // an unescaped ']' inside a quoted value; anything else malformed fails and
 // the caller keeps the text as message.
-bool parseStructuredData(std::string_view s, size_t& j, std::vector<Field>& out) {
+bool parseStructuredData(std::string_view s, size_t& j, std::vector<Field>& out,
+                         uint64_t& dropped) {
   const size_t n = s.size();
   while (j < n && s[j] == '[') {
     ++j;
@@ -361,12 +360,18 @@ bool parseStructuredData(std::string_view s, size_t& j, std::vector<Field>& out)
       }
       if (existing != nullptr) {
         std::get<std::string>(existing->value).append(",").append(value);
-      } else if (out.size() < kMaxSdFields) {
+      } else if (out.size() < kMaxSyslogSdFields) {
         out.push_back(Field{std::move(key), std::move(value)});
+      } else {
+        ++dropped;
       }
     }
-    if (!any_param && out.size() < kMaxSdFields) {
-      out.push_back(Field{"sd." + std::string(id), true});
+    if (!any_param) {
+      if (out.size() < kMaxSyslogSdFields) {
+        out.push_back(Field{"sd." + std::string(id), true});
+      } else {
+        ++dropped;
+      }
     }
   }
   return true;
@@ -399,10 +404,11 @@ bool parse5424(std::string_view s, size_t i, bool utc, Parsed& out) {
     ++i;
   } else if (s[i] == '[') {
     size_t j = i;
-    if (parseStructuredData(s, j, out.sd)) {
+    if (parseStructuredData(s, j, out.sd, out.sd_dropped)) {
       i = j;
     } else {
       out.sd.clear();
+      out.sd_dropped = 0;
       out.message = stripBom(s.substr(i));
       return true;
     }
@@ -508,7 +514,7 @@ std::optional<int64_t> parseRfc3339(std::string_view text, bool utc) {
 }
 
 SyslogFormat parseSyslogRecord(std::string_view raw, Event& event,
-                               const SyslogParseOptions& options) {
+                               const SyslogParseOptions& options, uint64_t* fields_dropped) {
   std::string_view s = raw;
   while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == '\0')) {
     s.remove_suffix(1);
@@ -546,6 +552,7 @@ SyslogFormat parseSyslogRecord(std::string_view raw, Event& event,
   if (!parsed.procid.empty()) event.setField("procid", std::string(parsed.procid));
   if (!parsed.msgid.empty()) event.setField("msgid", std::string(parsed.msgid));
   for (Field& field : parsed.sd) event.fields.push_back(std::move(field));
+  if (fields_dropped != nullptr) *fields_dropped += parsed.sd_dropped;
   event.setField("message", std::string(parsed.message));
   return format;
 }

@@ -13,6 +13,7 @@
 // Event::host from the HOSTNAME.
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -45,11 +46,21 @@ enum class SyslogFormat : uint8_t {
   kRfc5424,
 };
 
+// Structured-data fields kept per message; further parameters are dropped
+// (and counted): a message of nothing but parameters must not turn into
+// thousands of fields. With the header fields and the message a record stays
+// below the 256 fields any parser keeps (FieldParser::kMaxFieldsPerRecord),
+// so with `parser: syslog` the message is never the field that is cut.
+inline constexpr size_t kMaxSyslogSdFields = 240;
+
 // Parses `raw` (one message without framing; a trailing CR/LF/NUL is
 // ignored) into `event`. Never fails on a message that has a PRI or a
-// timestamp: what cannot be recognized becomes the message.
+// timestamp: what cannot be recognized becomes the message. When
+// `fields_dropped` is set, the structured-data fields dropped beyond
+// kMaxSyslogSdFields are added to it.
 SyslogFormat parseSyslogRecord(std::string_view raw, Event& event,
-                               const SyslogParseOptions& options = {});
+                               const SyslogParseOptions& options = {},
+                               uint64_t* fields_dropped = nullptr);
 
 inline bool parseSyslog(std::string_view raw, Event& event,
                         const SyslogParseOptions& options = {}) {

@@ -10,12 +10,11 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "edge/common/config.h"
+#include "input_test_support.h"
 #include "inputs/in_exec/exec_input.h"
 
 namespace edge::agent {
@@ -24,75 +23,16 @@ namespace {
 namespace fs = std::filesystem;
 using namespace std::chrono_literals;
 
-class CaptureSink final : public InputSink {
- public:
-  void deliver(std::string_view input, std::vector<Event>&& delivered,
-               std::vector<InputPosition>&& positions) override {
-    EXPECT_EQ(input, "cmd");
-    EXPECT_TRUE(positions.empty());
-    for (Event& event : delivered) events.push_back(std::move(event));
-    if (on_deliver) on_deliver();
-  }
-  std::vector<Event> events;
-  std::function<void()> on_deliver;
-};
+using testing::integer;
+using testing::text;
 
 const FieldValue* find(const Event& event, std::string_view key) { return event.findField(key); }
 
-std::string text(const Event& event, std::string_view key) {
-  const FieldValue* value = find(event, key);
-  if (value == nullptr) return {};
-  if (const auto* s = std::get_if<std::string>(value)) return *s;
-  return "<not a string>";
-}
-
-int64_t integer(const Event& event, std::string_view key) {
-  const FieldValue* value = find(event, key);
-  if (value == nullptr || !std::holds_alternative<int64_t>(*value)) return -1;
-  return std::get<int64_t>(*value);
-}
-
 bool isStatus(const Event& event) { return find(event, "exec_status") != nullptr; }
 
-class ExecInputTest : public ::testing::Test {
+class ExecInputTest : public testing::InputLoopTest<ExecInput> {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(uv_loop_init(&loop_), 0);
-    uv_timer_init(&loop_, &tick_);
-    char tmpl[] = "/tmp/edge-exec-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
-
-  void TearDown() override {
-    if (input_) input_->close();
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    auto deadline = std::chrono::steady_clock::now() + 30s;
-    while (uv_loop_alive(&loop_) != 0 && std::chrono::steady_clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_NOWAIT);
-      std::this_thread::sleep_for(1ms);
-    }
-    EXPECT_EQ(uv_loop_alive(&loop_), 0) << "the input did not finish closing";
-    input_.reset();
-    EXPECT_EQ(uv_loop_close(&loop_), 0);
-    fs::remove_all(dir_);
-  }
-
-  ExecInput& start(ExecInputConfig config) {
-    InputContext context;
-    context.loop = &loop_;
-    context.hostname = "agent-host";
-    context.sink = &sink_;
-    context.metrics = &metrics_;
-    context.limits.max_events = 100;
-    InputCommonConfig common;
-    common.type = "exec";
-    common.name = "cmd";
-    input_ = std::make_unique<ExecInput>(context, common, std::move(config));
-    auto started = input_->start({});
-    EXPECT_TRUE(started.ok()) << (started.ok() ? "" : started.error().message);
-    return *input_;
-  }
+  ExecInputTest() : InputLoopTest("exec", "cmd") { limits_.max_events = 100; }
 
   static ExecInputConfig shell(const std::string& script) {
     ExecInputConfig config;
@@ -101,19 +41,6 @@ class ExecInputTest : public ::testing::Test {
     config.interval = 1h;  // one run unless a test wants more
     config.timeout = 30s;
     return config;
-  }
-
-  bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 30s) {
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    bool ok = done();
-    while (!ok && std::chrono::steady_clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_ONCE);
-      ok = done();
-    }
-    uv_timer_stop(&tick_);
-    return ok;
   }
 
   std::vector<const Event*> statuses() const {
@@ -132,14 +59,7 @@ class ExecInputTest : public ::testing::Test {
     return out;
   }
 
-  std::string metricsText() const { return metrics_.renderPrometheus(); }
-
-  uv_loop_t loop_{};
-  uv_timer_t tick_{};
-  std::string dir_;
-  MetricsRegistry metrics_;
-  CaptureSink sink_;
-  std::unique_ptr<ExecInput> input_;
+  testing::TempDir dir_;
 };
 
 TEST_F(ExecInputTest, LinesThenAStatusEventWithTheExitCode) {
@@ -191,7 +111,7 @@ TEST_F(ExecInputTest, RunsEveryIntervalNeverTwoAtATime) {
 }
 
 TEST_F(ExecInputTest, TimeoutKillsTheWholeProcessGroup) {
-  const std::string pid_file = dir_ + "/bg.pid";
+  const std::string pid_file = dir_.file("bg.pid");
   ExecInputConfig config =
       shell("echo started; sleep 60 & echo $! > " + pid_file + "; sleep 60; echo never");
   config.timeout = 300ms;
@@ -264,14 +184,14 @@ TEST_F(ExecInputTest, AMissingProgramIsReportedNotFatal) {
 TEST_F(ExecInputTest, EnvironmentAndWorkingDirectory) {
   ExecInputConfig config = shell("echo \"$EDGE_TEST_VAR\"; echo \"${HOME:-unset}\"; pwd");
   config.env = {{"EDGE_TEST_VAR", "from config"}};
-  config.cwd = dir_;
+  config.cwd = dir_.path();
   start(config);
   ASSERT_TRUE(runUntil([&] { return statuses().size() == 1; }));
   std::vector<std::string> got = lines();
   ASSERT_EQ(got.size(), 3u);
   EXPECT_EQ(got[0], "from config");
   EXPECT_NE(got[1], "unset") << "the agent's environment is inherited";
-  EXPECT_EQ(fs::canonical(got[2]), fs::canonical(dir_));
+  EXPECT_EQ(fs::canonical(got[2]), fs::canonical(dir_.path()));
 }
 
 TEST_F(ExecInputTest, ClearEnvStartsFromNothing) {
@@ -313,10 +233,7 @@ TEST_F(ExecInputTest, PauseBlocksTheCommandAndLosesNothing) {
   sink_.on_deliver = [&] { input->pause(); };
   input = &start(config);
   ASSERT_TRUE(runUntil([&] { return !sink_.events.empty(); }));
-  for (int i = 0; i < 50; ++i) {  // loop turns while paused; never blocks
-    uv_run(&loop_, UV_RUN_NOWAIT);
-    std::this_thread::sleep_for(2ms);
-  }
+  spin(50);  // loop turns while paused
   size_t while_paused = sink_.events.size();
   EXPECT_LT(while_paused, 100000u);
   EXPECT_TRUE(input->running()) << "seq is blocked on the full pipe";

@@ -11,24 +11,22 @@
 #include <unistd.h>
 #include <uv.h>
 
-#include <chrono>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <functional>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "edge/common/config.h"
+#include "input_test_support.h"
 #include "inputs/in_syslog/syslog_framer.h"
 #include "inputs/in_syslog/syslog_input.h"
+#include "parsers/syslog_parser.h"
 
 namespace edge::agent {
 namespace {
 
 namespace fs = std::filesystem;
-using namespace std::chrono_literals;
 
 // --- framing -----------------------------------------------------------------
 
@@ -128,89 +126,15 @@ TEST(SyslogStreamFramer, StopsWhenAskedAndResumesWhereItStopped) {
 
 // --- the input on real sockets -------------------------------------------------
 
-class CaptureSink final : public InputSink {
- public:
-  void deliver(std::string_view input, std::vector<Event>&& delivered,
-               std::vector<InputPosition>&& positions) override {
-    EXPECT_EQ(input, "sys");
-    EXPECT_TRUE(positions.empty()) << "network inputs have no positions";
-    EXPECT_LE(delivered.size(), 500u);
-    ++deliveries;
-    for (Event& event : delivered) events.push_back(std::move(event));
-    if (on_deliver) on_deliver();
-  }
-  std::vector<Event> events;
-  int deliveries = 0;
-  std::function<void()> on_deliver;
-};
+using testing::text;
 
-std::string field(const Event& event, std::string_view key) {
-  const FieldValue* value = event.findField(key);
-  if (value == nullptr) return {};
-  if (const auto* s = std::get_if<std::string>(value)) return *s;
-  return "<not a string>";
-}
-
-class SyslogInputTest : public ::testing::Test {
+class SyslogInputTest : public testing::InputLoopTest<SyslogInput> {
  protected:
-  void SetUp() override {
-    ASSERT_EQ(uv_loop_init(&loop_), 0);
-    uv_timer_init(&loop_, &tick_);
-    char tmpl[] = "/tmp/edge-syslog-test-XXXXXX";
-    ASSERT_NE(::mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
-  }
+  SyslogInputTest() : InputLoopTest("syslog", "sys") {}
 
   void TearDown() override {
-    if (input_) input_->close();
-    uv_close(reinterpret_cast<uv_handle_t*>(&tick_), nullptr);
-    auto deadline = std::chrono::steady_clock::now() + 20s;
-    while (uv_loop_alive(&loop_) != 0 && std::chrono::steady_clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_NOWAIT);
-    }
-    input_.reset();
-    EXPECT_EQ(uv_loop_close(&loop_), 0) << "a handle was left open";
+    InputLoopTest::TearDown();
     for (int fd : fds_) ::close(fd);
-    fs::remove_all(dir_);
-  }
-
-  SyslogInput& start(SyslogInputConfig config) {
-    InputContext context;
-    context.loop = &loop_;
-    context.hostname = "agent-host";
-    context.sink = &sink_;
-    context.metrics = &metrics_;
-    InputCommonConfig common;
-    common.type = "syslog";
-    common.name = "sys";
-    input_ = std::make_unique<SyslogInput>(context, common, std::move(config));
-    auto started = input_->start({});
-    EXPECT_TRUE(started.ok()) << (started.ok() ? "" : started.error().message);
-    return *input_;
-  }
-
-  // Runs the loop until `done` or a generous failure guard.
-  bool runUntil(const std::function<bool()>& done, std::chrono::milliseconds limit = 20s) {
-    uv_timer_start(
-        &tick_, [](uv_timer_t*) {}, 5, 5);
-    auto deadline = std::chrono::steady_clock::now() + limit;
-    bool ok = done();
-    while (!ok && std::chrono::steady_clock::now() < deadline) {
-      uv_run(&loop_, UV_RUN_ONCE);
-      ok = done();
-    }
-    uv_timer_stop(&tick_);
-    return ok;
-  }
-
-  // Some loop turns with nothing expected to happen (never blocks: a
-  // one-shot timer started from a stale loop time may already be due, and
-  // UV_RUN_ONCE would then wait for I/O that never comes).
-  void spin(int turns = 20) {
-    for (int i = 0; i < turns; ++i) {
-      uv_run(&loop_, UV_RUN_NOWAIT);
-      std::this_thread::sleep_for(2ms);
-    }
   }
 
   int track(int fd) {
@@ -258,14 +182,7 @@ class SyslogInputTest : public ::testing::Test {
     }
   }
 
-  std::string metricsText() const { return metrics_.renderPrometheus(); }
-
-  uv_loop_t loop_{};
-  uv_timer_t tick_{};
-  std::string dir_;
-  MetricsRegistry metrics_;
-  CaptureSink sink_;
-  std::unique_ptr<SyslogInput> input_;
+  testing::TempDir dir_;
   std::vector<int> fds_;
 };
 
@@ -288,24 +205,24 @@ TEST_F(SyslogInputTest, UdpMessagesBecomeParsedEvents) {
   EXPECT_EQ(rfc5424.host, "mymachine");
   EXPECT_EQ(rfc5424.severity, Severity::kCritical);
   EXPECT_EQ(rfc5424.ts_ns, 1065910455003000000);
-  EXPECT_EQ(field(rfc5424, "facility"), "auth");
-  EXPECT_EQ(field(rfc5424, "app_name"), "su");
-  EXPECT_EQ(field(rfc5424, "msgid"), "ID47");
-  EXPECT_EQ(field(rfc5424, "sd.a@1.k"), "v");
-  EXPECT_EQ(field(rfc5424, "message"), "hello");
-  EXPECT_EQ(field(rfc5424, "sender").rfind("127.0.0.1:", 0), 0u) << field(rfc5424, "sender");
+  EXPECT_EQ(text(rfc5424, "facility"), "auth");
+  EXPECT_EQ(text(rfc5424, "app_name"), "su");
+  EXPECT_EQ(text(rfc5424, "msgid"), "ID47");
+  EXPECT_EQ(text(rfc5424, "sd.a@1.k"), "v");
+  EXPECT_EQ(text(rfc5424, "message"), "hello");
+  EXPECT_EQ(text(rfc5424, "sender").rfind("127.0.0.1:", 0), 0u) << text(rfc5424, "sender");
 
   const Event& bsd = sink_.events[1];
   EXPECT_EQ(bsd.raw, "<13>Oct 11 22:14:15 web sshd[42]: Accepted publickey")
       << "framing LF dropped";
   EXPECT_EQ(bsd.host, "web");
-  EXPECT_EQ(field(bsd, "app_name"), "sshd");
-  EXPECT_EQ(field(bsd, "procid"), "42");
-  EXPECT_EQ(field(bsd, "message"), "Accepted publickey");
+  EXPECT_EQ(text(bsd, "app_name"), "sshd");
+  EXPECT_EQ(text(bsd, "procid"), "42");
+  EXPECT_EQ(text(bsd, "message"), "Accepted publickey");
 
   const Event& plain = sink_.events[2];
   EXPECT_EQ(plain.host, "agent-host") << "no HOSTNAME: the agent's";
-  EXPECT_EQ(field(plain, "message"), "no header at all");
+  EXPECT_EQ(text(plain, "message"), "no header at all");
   EXPECT_EQ(plain.severity, Severity::kNotice);
 
   EXPECT_EQ(input.stats().events_read, 3u);
@@ -327,6 +244,25 @@ TEST_F(SyslogInputTest, LongDatagramsAreTruncatedAndCounted) {
   EXPECT_EQ(input.stats().lines_truncated, 1u);
   EXPECT_NE(metricsText().find("edge_agent_lines_truncated_total{input=\"sys\"} 1"),
             std::string::npos);
+}
+
+// Structured-data parameters beyond the parser's limit are dropped, and an
+// operator sees how many: in the input's stats (heartbeats) and its metrics.
+TEST_F(SyslogInputTest, DroppedStructuredDataIsCountedAndExported) {
+  SyslogInputConfig config;
+  config.listen_udp = "127.0.0.1:0";
+  SyslogInput& input = start(config);
+  std::string sd;
+  for (size_t i = 0; i < kMaxSyslogSdFields + 5; ++i) sd += "[p" + std::to_string(i) + " k=\"v\"]";
+  sendUdp(input.udpPort(), "<13>1 2003-10-11T22:14:15Z h app - - " + sd + " body");
+  sendUdp(input.udpPort(), "<13>1 2003-10-11T22:14:15Z h app - - [one k=\"v\"] body");
+  ASSERT_TRUE(runUntil([&] { return sink_.events.size() == 2; }));
+  EXPECT_EQ(text(sink_.events[0], "message"), "body");
+  EXPECT_EQ(text(sink_.events[0], "sd.p0.k"), "v");
+  EXPECT_EQ(sink_.events[0].findField("sd.p" + std::to_string(kMaxSyslogSdFields) + ".k"), nullptr);
+  EXPECT_EQ(input.stats().fields_dropped, 5u);
+  EXPECT_TRUE(hasMetric("edge_agent_parser_fields_dropped_total{input=\"sys\"} 5"))
+      << metricsText();
 }
 
 TEST_F(SyslogInputTest, PausedUdpDatagramsAreReadAndCountedAsDropped) {
@@ -360,11 +296,11 @@ TEST_F(SyslogInputTest, TcpBothFramingsOnOneConnectionAndTheLastMessageAtClose) 
   ::shutdown(fd, SHUT_WR);
   ASSERT_TRUE(runUntil([&] { return sink_.events.size() == 3; }));
   EXPECT_EQ(sink_.events[0].raw, octet);
-  EXPECT_EQ(field(sink_.events[0], "message"), "counted");
-  EXPECT_EQ(field(sink_.events[1], "message"), "by newline");
-  EXPECT_EQ(field(sink_.events[2], "message"), "partial then close");
+  EXPECT_EQ(text(sink_.events[0], "message"), "counted");
+  EXPECT_EQ(text(sink_.events[1], "message"), "by newline");
+  EXPECT_EQ(text(sink_.events[2], "message"), "partial then close");
   EXPECT_EQ(sink_.events[2].source, "tcp:127.0.0.1:" + std::to_string(input.tcpPort()));
-  EXPECT_FALSE(field(sink_.events[2], "sender").empty());
+  EXPECT_FALSE(text(sink_.events[2], "sender").empty());
   ASSERT_TRUE(runUntil([&] { return input.connectionCount() == 0; }));
 }
 
@@ -467,7 +403,7 @@ TEST_F(SyslogInputTest, ConnectionsBeyondTheLimitAreClosedAndCounted) {
 
 TEST_F(SyslogInputTest, UnixDatagramSocketLikeDevLog) {
   SyslogInputConfig config;
-  config.listen_unix = dir_ + "/log";
+  config.listen_unix = dir_.file("log");
   config.socket_mode = 0620;
   SyslogInput& input = start(config);
   struct stat st {};
@@ -481,17 +417,17 @@ TEST_F(SyslogInputTest, UnixDatagramSocketLikeDevLog) {
   const Event& event = sink_.events[0];
   EXPECT_EQ(event.source, "unix:" + config.listen_unix);
   EXPECT_EQ(event.host, "agent-host");
-  EXPECT_EQ(field(event, "facility"), "daemon");
-  EXPECT_EQ(field(event, "app_name"), "cron");
-  EXPECT_EQ(field(event, "procid"), "99");
-  EXPECT_EQ(field(event, "message"), "(root) CMD (run-parts)");
+  EXPECT_EQ(text(event, "facility"), "daemon");
+  EXPECT_EQ(text(event, "app_name"), "cron");
+  EXPECT_EQ(text(event, "procid"), "99");
+  EXPECT_EQ(text(event, "message"), "(root) CMD (run-parts)");
   input.close();
   EXPECT_FALSE(fs::exists(config.listen_unix)) << "the socket file is removed on close";
 }
 
 TEST_F(SyslogInputTest, UnixStreamSocketAndStaleSocketFile) {
   SyslogInputConfig config;
-  config.listen_unix_stream = dir_ + "/stream.sock";
+  config.listen_unix_stream = dir_.file("stream.sock");
   {
     // A socket file left behind by a crashed run.
     int stale = track(::socket(AF_UNIX, SOCK_STREAM, 0));
@@ -504,7 +440,7 @@ TEST_F(SyslogInputTest, UnixStreamSocketAndStaleSocketFile) {
   int fd = connectUnix(config.listen_unix_stream, SOCK_STREAM);
   sendAll(fd, "<13>Oct 11 22:14:15 h a: one\n17 <13>Oct 11 x: two");
   ASSERT_TRUE(runUntil([&] { return sink_.events.size() == 2; }));
-  EXPECT_EQ(field(sink_.events[0], "message"), "one");
+  EXPECT_EQ(text(sink_.events[0], "message"), "one");
   EXPECT_EQ(sink_.events[1].raw, "<13>Oct 11 x: two");
   EXPECT_EQ(input.stats().errors, 0u);
 }
@@ -519,16 +455,10 @@ TEST_F(SyslogInputTest, StartFailuresNameTheListenerAndTheFix) {
   ASSERT_EQ(::listen(busy, 1), 0);
   socklen_t len = sizeof(addr);
   ::getsockname(busy, reinterpret_cast<sockaddr*>(&addr), &len);
-  InputContext context;
-  context.loop = &loop_;
-  context.sink = &sink_;
-  context.metrics = &metrics_;
-  InputCommonConfig common;
-  common.name = "sys";
   {
     SyslogInputConfig config;
     config.listen_tcp = "127.0.0.1:" + std::to_string(ntohs(addr.sin_port));
-    SyslogInput input(context, common, config);
+    SyslogInput input(context(), common(), config);
     auto started = input.start({});
     ASSERT_FALSE(started.ok());
     EXPECT_NE(started.error().message.find("input sys: cannot listen on TCP 127.0.0.1:"),
@@ -540,9 +470,9 @@ TEST_F(SyslogInputTest, StartFailuresNameTheListenerAndTheFix) {
   }
   {
     SyslogInputConfig config;
-    config.listen_unix = dir_ + "/regular-file";
+    config.listen_unix = dir_.file("regular-file");
     { std::ofstream(config.listen_unix) << "not a socket"; }
-    SyslogInput input(context, common, config);
+    SyslogInput input(context(), common(), config);
     auto started = input.start({});
     ASSERT_FALSE(started.ok());
     EXPECT_NE(started.error().message.find("exists and is not a socket"), std::string::npos)

@@ -9,6 +9,7 @@
 #include "edge/common/config.h"
 #include "parsers/field_parser.h"
 #include "parsers/json_parser.h"
+#include "parsers/syslog_parser.h"
 #include "parsers/time_parse.h"
 
 namespace edge::agent {
@@ -615,6 +616,24 @@ TEST(SyslogParserWrapTest, Rfc5424RecordSetsHostTimeSeverity) {
   EXPECT_FALSE((*parser)->parse(plain));
   EXPECT_NE(plain.findField("parse_error"), nullptr);
   EXPECT_EQ((*parser)->stats().parse_errors, 1u);
+}
+
+// Structured data beyond the syslog parser's own limit is dropped and
+// counted where the core reads parser counts (ParserStats), and the message
+// is never what the per-record field limit cuts.
+TEST(SyslogParserWrapTest, DroppedStructuredDataIsCounted) {
+  auto parser = makeFromYaml("parser: syslog");
+  ASSERT_NE(parser, nullptr);
+  std::string sd;
+  for (size_t i = 0; i < kMaxSyslogSdFields + 7; ++i) {
+    sd += "[p" + std::to_string(i) + " k=\"v\"]";
+  }
+  Event event = eventOf("<13>1 2003-10-11T22:14:15Z h app proc msgid " + sd + " body");
+  ASSERT_TRUE(parser->parse(event));
+  EXPECT_EQ(str(event, "message"), "body");
+  EXPECT_EQ(str(event, "msgid"), "msgid");
+  EXPECT_EQ(parser->stats().fields_dropped, 7u);
+  EXPECT_LE(event.fields.size(), FieldParser::kMaxFieldsPerRecord);
 }
 
 }  // namespace

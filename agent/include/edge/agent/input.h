@@ -70,6 +70,11 @@ struct InputStats {
   uint64_t events_dropped = 0;
   uint64_t lines_truncated = 0;
   uint64_t errors = 0;  // I/O errors (open, read, stat) seen
+  // Fields the input's own record parsing dropped beyond its limit (the
+  // syslog input's structured data), also in
+  // edge_agent_parser_fields_dropped_total{input}, the series where the
+  // core counts what a `parser:` drops.
+  uint64_t fields_dropped = 0;
 };
 
 // An input lives on the agent's single loop thread.

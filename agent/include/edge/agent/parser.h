@@ -42,7 +42,7 @@ struct ParserStats {
   uint64_t records = 0;
   uint64_t parse_errors = 0;       // records parse() returned false for
   uint64_t conversion_errors = 0;  // types:/time_key values left unconverted
-  uint64_t fields_dropped = 0;     // fields beyond the per-record limit
+  uint64_t fields_dropped = 0;     // fields beyond the per-record limit (syslog: its SD limit too)
 };
 
 class Parser {

@@ -113,7 +113,8 @@ std::unique_ptr<InputSpec> parseExecInputSpec(const ConfigNode& node, InputCommo
   if (config.restart_delay_max < config.restart_delay) {
     node.addError("restart_delay_max", "expected a duration no shorter than restart_delay");
   }
-  return std::make_unique<BasicInputSpec<ExecInput, ExecInputConfig>>(std::move(common), std::move(config));
+  return std::make_unique<BasicInputSpec<ExecInput, ExecInputConfig>>(std::move(common),
+                                                                      std::move(config));
 }
 
 const InputTypeInfo& execInputType() {
@@ -159,8 +160,7 @@ ExecInput::ExecInput(const InputContext& context, InputCommonConfig common, Exec
       hostname_(context.hostname),
       kind_(common_.kind.empty() ? "exec" : common_.kind),
       display_(displayCommand(config_)),
-      limits_(context.limits),
-      sink_(*context.sink),
+      pending_(*context.sink, common_.name, context.limits),
       events_read_(context.metrics->counter("edge_agent_events_read_total", "Events read by inputs",
                                             {{"input", common_.name}})),
       truncated_(context.metrics->counter(
@@ -176,9 +176,7 @@ ExecInput::ExecInput(const InputContext& context, InputCommonConfig common, Exec
       stderr_lines_(context.metrics->counter("edge_agent_exec_stderr_lines_total",
                                              "Lines exec commands wrote on standard error",
                                              {{"input", common_.name}})),
-      backoff_(config_.restart_delay) {
-  if (limits_.max_events == 0) limits_.max_events = 1;
-}
+      backoff_(config_.restart_delay) {}
 
 ExecInput::~ExecInput() = default;
 
@@ -328,7 +326,7 @@ void ExecInput::onStdout(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
   auto on_line = [&](std::string_view line, bool truncated) { self.stdoutLine(line, truncated); };
   if (nread > 0) {
     run.out_lines.feed(std::string_view(buf->base, static_cast<size_t>(nread)), on_line);
-    self.deliverPending();
+    self.pending_.flush();
     // The delivery may have paused the input: leave the rest in the pipe,
     // where it blocks the command until the spool drains.
     if (self.paused_ && !self.closed_ && run.out_reading) {
@@ -339,7 +337,7 @@ void ExecInput::onStdout(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
   }
   if (nread == 0) return;
   run.out_lines.finish(on_line);
-  self.deliverPending();
+  self.pending_.flush();
   self.closePipe(run.out, run.out_open);
   self.maybeFinish();
 }
@@ -379,15 +377,7 @@ void ExecInput::stdoutLine(std::string_view line, bool truncated) {
     }
   }
   ++run_->lines;
-  uint64_t bytes = estimateEventBytes(event);
-  if (!pending_events_.empty() && (pending_events_.size() >= limits_.max_events ||
-                                   pending_bytes_ + bytes > limits_.max_bytes)) {
-    deliverPending();
-  }
-  pending_events_.push_back(std::move(event));
-  pending_bytes_ += bytes;
-  ++stats_.events_read;
-  events_read_.inc();
+  queue(std::move(event));
 }
 
 void ExecInput::stderrLine(std::string_view line) {
@@ -475,7 +465,7 @@ void ExecInput::finishRun() {
   }
   if (!closed_) {
     emitStatus(run, run.spawn_error);
-    deliverPending();
+    pending_.flush();
     if (!ok && run.spawn_error.empty() && log_limiter_.allow() != 0) {
       spdlog::warn("input {}: {} {} after {} ms", name(), display_,
                    run.timed_out          ? std::string("timed out")
@@ -536,23 +526,13 @@ void ExecInput::emitStatus(Run& run, const std::string& error) {
   event.fields.push_back(Field{"lines", static_cast<int64_t>(run.lines)});
   event.raw = display_ + ": " + what + " after " + std::to_string(duration_ms) + " ms, " +
               std::to_string(run.lines) + " lines";
-  uint64_t bytes = estimateEventBytes(event);
-  if (!pending_events_.empty() && (pending_events_.size() >= limits_.max_events ||
-                                   pending_bytes_ + bytes > limits_.max_bytes)) {
-    deliverPending();
-  }
-  pending_events_.push_back(std::move(event));
-  pending_bytes_ += bytes;
-  ++stats_.events_read;
-  events_read_.inc();
+  queue(std::move(event));
 }
 
-void ExecInput::deliverPending() {
-  if (pending_events_.empty() || closed_) return;
-  std::vector<Event> events = std::move(pending_events_);
-  pending_events_.clear();
-  pending_bytes_ = 0;
-  sink_.deliver(name(), std::move(events), {});
+void ExecInput::queue(Event&& event) {
+  pending_.add(std::move(event));
+  ++stats_.events_read;
+  events_read_.inc();
 }
 
 void ExecInput::pause() {
@@ -582,7 +562,7 @@ void ExecInput::resume() {
 
 void ExecInput::close() {
   if (closed_) return;
-  deliverPending();
+  pending_.flush();
   closed_ = true;
   if (!started_) return;
   uv_timer_stop(&tick_timer_);

@@ -30,6 +30,7 @@
 
 #include "edge/agent/input.h"
 #include "edge/agent/input_registry.h"
+#include "edge/agent/pending_delivery.h"
 #include "edge/common/log.h"
 #include "edge/common/metrics.h"
 #include "inputs/in_exec/line_splitter.h"
@@ -106,7 +107,7 @@ class ExecInput final : public Input {
   void scheduleRestart();
   void killGroup(int signum);
   void emitStatus(Run& run, const std::string& error);
-  void deliverPending();
+  void queue(Event&& event);
 
   uv_loop_t* loop_;
   InputCommonConfig common_;
@@ -114,8 +115,7 @@ class ExecInput final : public Input {
   std::string hostname_;
   std::string kind_;
   std::string display_;  // the command as people read it, the events' source
-  DeliveryLimits limits_;
-  InputSink& sink_;
+  PendingDelivery pending_;
   Counter& events_read_;
   Counter& truncated_;
   Counter& runs_total_;
@@ -133,8 +133,6 @@ class ExecInput final : public Input {
   std::chrono::milliseconds backoff_{0};
 
   std::vector<char> read_buffer_;
-  std::vector<Event> pending_events_;
-  uint64_t pending_bytes_ = 0;
 
   InputStats stats_;
   LogRateLimiter log_limiter_{5, std::chrono::seconds(60)};

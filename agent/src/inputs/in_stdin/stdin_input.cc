@@ -41,17 +41,14 @@ StdinInput::StdinInput(const InputContext& context, InputCommonConfig common,
       config_(config),
       hostname_(context.hostname),
       kind_(common_.kind.empty() ? "log" : common_.kind),
-      limits_(context.limits),
-      sink_(*context.sink),
+      pending_(*context.sink, common_.name, context.limits),
       events_read_(context.metrics->counter("edge_agent_events_read_total", "Events read by inputs",
                                             {{"input", common_.name}})),
       truncated_(context.metrics->counter(
           "edge_agent_lines_truncated_total",
           "Records longer than the input's limit, emitted truncated", {{"input", common_.name}})),
       fd_(fd),
-      lines_(config.max_line_bytes) {
-  if (limits_.max_events == 0) limits_.max_events = 1;
-}
+      lines_(config.max_line_bytes) {}
 
 StdinInput::~StdinInput() {
   if (kind_of_fd_ == Kind::kFile && fd_ > STDERR_FILENO) ::close(fd_);
@@ -150,7 +147,7 @@ void StdinInput::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf)
   auto& self = *static_cast<StdinInput*>(stream->data);
   if (nread > 0) {
     self.consume(std::string_view(buf->base, static_cast<size_t>(nread)));
-    self.deliverPending();
+    self.pending_.flush();
     // Paused by that delivery: the rest waits in the pipe and its writer blocks.
     if (self.paused_) self.stopReading();
     return;
@@ -176,7 +173,7 @@ void StdinInput::readFile() {
     if (n < 0) {
       if (errno == EINTR) continue;
       if (errno == EAGAIN || errno == EWOULDBLOCK) {
-        deliverPending();
+        pending_.flush();
         uv_timer_start(&file_timer_, &StdinInput::onFileTimer, 50, 0);
         return;
       }
@@ -193,7 +190,7 @@ void StdinInput::readFile() {
     budget -= static_cast<size_t>(n);
     if (paused_ || closed_) break;
   }
-  deliverPending();
+  pending_.flush();
   if (!paused_ && !closed_ && !finished_) {
     uv_timer_start(&file_timer_, &StdinInput::onFileTimer, 0, 0);
   }
@@ -221,13 +218,7 @@ void StdinInput::emitLine(std::string_view line, bool truncated) {
           name(), config_.max_line_bytes);
     }
   }
-  uint64_t bytes = estimateEventBytes(event);
-  if (!pending_events_.empty() && (pending_events_.size() >= limits_.max_events ||
-                                   pending_bytes_ + bytes > limits_.max_bytes)) {
-    deliverPending();
-  }
-  pending_events_.push_back(std::move(event));
-  pending_bytes_ += bytes;
+  pending_.add(std::move(event));
   ++stats_.events_read;
   events_read_.inc();
 }
@@ -236,19 +227,11 @@ void StdinInput::endOfInput(const char* why) {
   if (finished_) return;
   // An unterminated last line is a line too.
   lines_.finish([&](std::string_view line, bool truncated) { emitLine(line, truncated); });
-  deliverPending();
+  pending_.flush();
   finished_ = true;
   spdlog::info("input {}: standard input ended ({}) after {} lines; the agent keeps shipping",
                name(), why, stats_.events_read);
   closeHandles();
-}
-
-void StdinInput::deliverPending() {
-  if (pending_events_.empty() || closed_) return;
-  std::vector<Event> events = std::move(pending_events_);
-  pending_events_.clear();
-  pending_bytes_ = 0;
-  sink_.deliver(name(), std::move(events), {});
 }
 
 void StdinInput::pause() {
@@ -278,7 +261,7 @@ void StdinInput::closeHandles() {
 
 void StdinInput::close() {
   if (closed_) return;
-  deliverPending();
+  pending_.flush();
   closed_ = true;
   closeHandles();
 }

@@ -13,6 +13,7 @@
 
 #include "edge/agent/input.h"
 #include "edge/agent/input_registry.h"
+#include "edge/agent/pending_delivery.h"
 #include "edge/common/log.h"
 #include "edge/common/metrics.h"
 #include "inputs/in_exec/line_splitter.h"
@@ -64,7 +65,6 @@ class StdinInput final : public Input {
   void endOfInput(const char* why);
   void startReading();
   void stopReading();
-  void deliverPending();
   void closeHandles();
 
   uv_loop_t* loop_;
@@ -72,8 +72,7 @@ class StdinInput final : public Input {
   StdinInputConfig config_;
   std::string hostname_;
   std::string kind_;
-  DeliveryLimits limits_;
-  InputSink& sink_;
+  PendingDelivery pending_;
   Counter& events_read_;
   Counter& truncated_;
   int fd_;
@@ -95,8 +94,6 @@ class StdinInput final : public Input {
 
   LineSplitter lines_;
   std::vector<char> read_buffer_;
-  std::vector<Event> pending_events_;
-  uint64_t pending_bytes_ = 0;
 
   InputStats stats_;
   LogRateLimiter log_limiter_{5, std::chrono::seconds(60)};

@@ -149,7 +149,8 @@ std::unique_ptr<InputSpec> parseSyslogInputSpec(const ConfigNode& node, InputCom
   if (config.receive_buffer_bytes > (256ull << 20)) {
     node.addError("receive_buffer_bytes", "expected a size up to 256MiB (0 keeps the default)");
   }
-  return std::make_unique<BasicInputSpec<SyslogInput, SyslogInputConfig>>(std::move(common), std::move(config));
+  return std::make_unique<BasicInputSpec<SyslogInput, SyslogInputConfig>>(std::move(common),
+                                                                          std::move(config));
 }
 
 const InputTypeInfo& syslogInputType() {
@@ -167,8 +168,7 @@ SyslogInput::SyslogInput(const InputContext& context, InputCommonConfig common,
       config_(std::move(config)),
       hostname_(context.hostname),
       kind_(common_.kind.empty() ? "syslog" : common_.kind),
-      limits_(context.limits),
-      sink_(*context.sink),
+      pending_(*context.sink, common_.name, context.limits),
       events_read_(context.metrics->counter("edge_agent_events_read_total", "Events read by inputs",
                                             {{"input", common_.name}})),
       dropped_paused_(context.metrics->counter(
@@ -178,15 +178,17 @@ SyslogInput::SyslogInput(const InputContext& context, InputCommonConfig common,
       truncated_(context.metrics->counter(
           "edge_agent_lines_truncated_total",
           "Records longer than the input's limit, emitted truncated", {{"input", common_.name}})),
+      fields_dropped_(
+          context.metrics->counter("edge_agent_parser_fields_dropped_total",
+                                   "Fields the input's parser dropped beyond its per-record limit",
+                                   {{"input", common_.name}})),
       rejected_connections_(context.metrics->counter(
           "edge_agent_syslog_connections_rejected_total",
           "Stream connections closed at once because max_connections were open",
           {{"input", common_.name}})),
       connections_gauge_(context.metrics->gauge("edge_agent_syslog_connections",
                                                 "Open syslog stream connections",
-                                                {{"input", common_.name}})) {
-  if (limits_.max_events == 0) limits_.max_events = 1;
-}
+                                                {{"input", common_.name}})) {}
 
 SyslogInput::~SyslogInput() {
   // close() ran and the loop finished the closes (the Input contract); a
@@ -435,7 +437,7 @@ void SyslogInput::readDatagrams(DatagramListener& listener) {
         from_len > 0 ? formatAddress(reinterpret_cast<const sockaddr*>(&from)) : std::string();
     emit(message, truncated, listener.source, sender);
   }
-  deliverPending();
+  pending_.flush();
 }
 
 void SyslogInput::onConnection(uv_stream_t* server, int status) {
@@ -515,7 +517,7 @@ void SyslogInput::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
   SyslogInput& self = *conn->owner;
   if (nread > 0) {
     self.onConnectionData(*conn, std::string_view(buf->base, static_cast<size_t>(nread)));
-    self.deliverPending();
+    self.pending_.flush();
     return;
   }
   if (nread == 0) return;  // EAGAIN
@@ -528,7 +530,7 @@ void SyslogInput::onRead(uv_stream_t* stream, ssize_t nread, const uv_buf_t* buf
   conn->framer.finish([&](std::string_view message, bool truncated) {
     return self.emit(message, truncated, conn->source, conn->sender);
   });
-  self.deliverPending();
+  self.pending_.flush();
   self.closeConnection(*conn);
 }
 
@@ -575,7 +577,18 @@ bool SyslogInput::emit(std::string_view message, bool truncated, const std::stri
   options.now_ns = event.ts_ns;
   options.utc = config_.utc;
   options.assume_syslog = true;
-  parseSyslogRecord(event.raw, event, options);
+  uint64_t dropped = 0;
+  parseSyslogRecord(event.raw, event, options, &dropped);
+  if (dropped > 0) {
+    stats_.fields_dropped += dropped;
+    fields_dropped_.inc(dropped);
+    if (log_limiter_.allow() != 0) {
+      spdlog::warn(
+          "input {}: a message on {} from {} has more than {} structured-data parameters; {} were "
+          "dropped (see edge_agent_parser_fields_dropped_total)",
+          name(), source, sender.empty() ? "a local process" : sender, kMaxSyslogSdFields, dropped);
+    }
+  }
   if (!sender.empty()) event.setField("sender", sender);
   if (truncated) {
     event.setField("truncated", true);
@@ -588,24 +601,10 @@ bool SyslogInput::emit(std::string_view message, bool truncated, const std::stri
           name(), source, sender.empty() ? "a local process" : sender, config_.max_message_bytes);
     }
   }
-  uint64_t bytes = estimateEventBytes(event);
-  if (!pending_events_.empty() && (pending_events_.size() >= limits_.max_events ||
-                                   pending_bytes_ + bytes > limits_.max_bytes)) {
-    deliverPending();
-  }
-  pending_events_.push_back(std::move(event));
-  pending_bytes_ += bytes;
+  pending_.add(std::move(event));
   ++stats_.events_read;
   events_read_.inc();
   return !paused_ && !closed_;
-}
-
-void SyslogInput::deliverPending() {
-  if (pending_events_.empty()) return;
-  std::vector<Event> events = std::move(pending_events_);
-  pending_events_.clear();
-  pending_bytes_ = 0;
-  sink_.deliver(name(), std::move(events), {});
 }
 
 void SyslogInput::pause() {
@@ -646,12 +645,12 @@ void SyslogInput::processPending() {
     }
     startReading(*conn);
   }
-  deliverPending();
+  pending_.flush();
 }
 
 void SyslogInput::close() {
   if (closed_) return;
-  deliverPending();
+  pending_.flush();
   closed_ = true;
   for (DatagramListener* listener : {udp_.get(), unix_dgram_.get()}) {
     if (listener == nullptr) continue;

@@ -24,6 +24,7 @@
 
 #include "edge/agent/input.h"
 #include "edge/agent/input_registry.h"
+#include "edge/agent/pending_delivery.h"
 #include "edge/common/log.h"
 #include "edge/common/metrics.h"
 #include "inputs/in_syslog/syslog_framer.h"
@@ -130,7 +131,6 @@ class SyslogInput final : public Input {
 
   bool emit(std::string_view message, bool truncated, const std::string& source,
             const std::string& sender);
-  void deliverPending();
   void countError();
 
   uv_loop_t* loop_;
@@ -138,11 +138,11 @@ class SyslogInput final : public Input {
   SyslogInputConfig config_;
   std::string hostname_;
   std::string kind_;
-  DeliveryLimits limits_;
-  InputSink& sink_;
+  PendingDelivery pending_;
   Counter& events_read_;
   Counter& dropped_paused_;
   Counter& truncated_;
+  Counter& fields_dropped_;
   Counter& rejected_connections_;
   Gauge& connections_gauge_;
 
@@ -161,8 +161,6 @@ class SyslogInput final : public Input {
 
   std::vector<char> datagram_buffer_;
   std::vector<char> read_buffer_;
-  std::vector<Event> pending_events_;
-  uint64_t pending_bytes_ = 0;
 
   InputStats stats_;
   LogRateLimiter log_limiter_{5, std::chrono::seconds(60)};
