@@ -11,6 +11,7 @@
 #include <chrono>
 #include <vector>
 
+#include "edge/agent/credentials.h"
 #include "edge/agent/input.h"
 #include "edge/agent/shipper.h"
 #include "edge/agent/spool.h"
@@ -76,6 +77,34 @@ struct Agent::Impl {
     spool_options.path = config.spoolPath();
     spool_options.synchronous_full = config.spool.synchronous_full;
     spool_options.agent_id = config.id;
+    if (config.output.tls.enabled) {
+      CredentialsOptions tls;
+      tls.ca_path = config.tlsCaPath();
+      tls.cert_path = config.tlsCertPath();
+      tls.key_path = config.tlsKeyPath();
+      tls.state_dir = config.tlsStateDir();
+      tls.token = config.output.enrollment.token;
+      tls.token_file = config.output.enrollment.token_file;
+      tls.tenant_hint = config.output.enrollment.tenant_hint;
+      tls.renew_fraction = config.output.tls.renew_fraction;
+      tls.renew_before_s = config.output.tls.renew_before.count();
+      auto loaded = AgentCredentials::load(std::move(tls));
+      if (!loaded) return loaded.error();
+      credentials = std::move(*loaded);
+      // The certificate names the agent: gateways require HELLO's agent id
+      // to be its CN.
+      if (const auto& cert = credentials->certificate()) {
+        if (config.id.empty()) {
+          spool_options.agent_id = cert->common_name;
+        } else if (config.id != cert->common_name) {
+          return makeError(ErrorCode::kConfig,
+                           "agent.id is \"" + config.id + "\" but the agent certificate " +
+                               config.tlsCertPath() + " is for \"" + cert->common_name +
+                               "\"; leave agent.id empty (the certificate names the agent) or "
+                               "install that agent's certificate");
+        }
+      }
+    }
     spool_options.compression_level = config.output.compression_level;
     auto opened = Spool::open(spool_options);
     if (!opened) return opened.error();
@@ -118,6 +147,11 @@ struct Agent::Impl {
     shipper_options.connection_ttl = config.output.connection_ttl;
     shipper_options.ack_timeout_warning = config.output.ack_timeout_warning;
     shipper_options.drain_timeout = config.output.drain_timeout;
+    shipper_options.credentials = credentials;
+    shipper_options.tls_server_name = config.output.tls.server_name;
+    shipper_options.tls_handshake_timeout = config.output.tls.handshake_timeout;
+    shipper_options.enrollment_retry_min = config.output.enrollment.retry_min;
+    shipper_options.enrollment_retry_max = config.output.enrollment.retry_max;
     shipper = std::make_unique<Shipper>(&loop, *spool, shipper_options, metrics);
 
     if (!config.admin_listen.empty()) {
@@ -267,6 +301,7 @@ struct Agent::Impl {
   std::unique_ptr<SpoolWriter> writer;
   std::vector<InputSlot> inputs;
   std::vector<std::vector<InputPosition>> saved_positions;
+  std::shared_ptr<AgentCredentials> credentials;  // null: plaintext
   std::unique_ptr<Shipper> shipper;
   std::unique_ptr<AdminHttpServer> admin;
   uv_signal_t sigint{};

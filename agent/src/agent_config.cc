@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <set>
 
 #include "edge/agent/parser.h"
@@ -27,6 +28,128 @@ bool isIdentifier(std::string_view text) {
   });
 }
 
+// Mirrors the gateway's rule for plaintext listeners: only loopback.
+bool isLoopbackHost(std::string_view host) {
+  if (host == "localhost" || host == "::1" || host == "0:0:0:0:0:0:0:1") return true;
+  return host.substr(0, 4) == "127.";
+}
+
+// "33%" of the certificate's lifetime, or a duration ("30d" is 30 days).
+void parseRenewBefore(const ConfigNode& tls, TlsClientConfig& out) {
+  if (!tls["renew_before"].exists()) return;
+  std::string text = tls.getString("renew_before", "33%");
+  const std::string expected =
+      "expected a share of the certificate's lifetime such as 33% (1% to 90%), or a duration "
+      "such as 30d, got \"" +
+      text + "\"";
+  if (!text.empty() && text.back() == '%') {
+    std::string number = text.substr(0, text.size() - 1);
+    char* end = nullptr;
+    double percent = std::strtod(number.c_str(), &end);
+    if (number.empty() || end == nullptr || *end != '\0' || !(percent >= 1 && percent <= 90)) {
+      tls.addError("renew_before", expected);
+      return;
+    }
+    out.renew_fraction = percent / 100.0;
+    out.renew_before = std::chrono::seconds(0);
+    return;
+  }
+  // Durations take s/m/h; days are the natural unit for certificates.
+  std::chrono::seconds seconds{0};
+  if (!text.empty() && text.back() == 'd') {
+    std::string number = text.substr(0, text.size() - 1);
+    char* end = nullptr;
+    long days = std::strtol(number.c_str(), &end, 10);
+    if (number.empty() || *end != '\0' || days < 1 || days > 3650) {
+      tls.addError("renew_before", expected);
+      return;
+    }
+    seconds = std::chrono::hours(24 * days);
+  } else {
+    auto duration = parseDuration(text);
+    if (!duration || *duration < std::chrono::minutes(1)) {
+      tls.addError("renew_before", expected);
+      return;
+    }
+    seconds = std::chrono::duration_cast<std::chrono::seconds>(*duration);
+  }
+  out.renew_before = seconds;
+}
+
+void parseTls(ConfigNode output, OutputConfig& config) {
+  ConfigNode tls = output["tls"];
+  tls.rejectUnknownKeys({"enabled", "allow_plaintext", "ca", "cert", "key", "state_dir",
+                         "server_name", "handshake_timeout", "renew_before"});
+  TlsClientConfig& t = config.tls;
+  t.enabled = tls.getBool("enabled", true);
+  t.allow_plaintext = tls.getBool("allow_plaintext", false);
+  t.ca = tls.getString("ca", "");
+  t.cert = tls.getString("cert", "");
+  t.key = tls.getString("key", "");
+  t.state_dir = tls.getString("state_dir", "");
+  t.server_name = tls.getString("server_name", "");
+  t.handshake_timeout = tls.getDuration("handshake_timeout", std::chrono::seconds(10));
+  if (t.handshake_timeout < std::chrono::milliseconds(100) ||
+      t.handshake_timeout > std::chrono::minutes(10)) {
+    tls.addError("handshake_timeout", "expected a duration between 100ms and 10m");
+  }
+  parseRenewBefore(tls, t);
+  if (t.cert.empty() != t.key.empty()) {
+    tls.addError(t.cert.empty() ? "cert" : "key",
+                 "set both output.tls.cert and output.tls.key, or neither (then enrollment keeps "
+                 "them in output.tls.state_dir)");
+  }
+  if (!t.enabled) {
+    if (!t.allow_plaintext) {
+      tls.addError("enabled",
+                   "plaintext connections to gateways need output.tls.allow_plaintext: true (and "
+                   "gateways on a loopback address); otherwise keep TLS on and set output.tls.ca");
+    } else {
+      for (const std::string& gateway : config.gateways) {
+        auto hp = parseHostPort(gateway);
+        if (hp && !isLoopbackHost(hp->host)) {
+          tls.addError("allow_plaintext",
+                       "plaintext is only allowed to gateways on a loopback address, but "
+                       "output.gateways has " +
+                           gateway + "; enable TLS (output.tls.enabled: true with ca) for it");
+        }
+      }
+    }
+  }
+
+  ConfigNode en = output["enrollment"];
+  en.rejectUnknownKeys({"token", "token_file", "tenant_hint", "retry_min", "retry_max"});
+  EnrollmentConfig& e = config.enrollment;
+  e.token = en.getString("token", "");
+  e.token_file = en.getString("token_file", "");
+  e.tenant_hint = en.getString("tenant_hint", "");
+  e.retry_min = en.getDuration("retry_min", std::chrono::seconds(30));
+  e.retry_max = en.getDuration("retry_max", std::chrono::hours(1));
+  if (!e.token.empty() && !e.token_file.empty()) {
+    en.addError("token", "set output.enrollment.token or token_file, not both");
+  }
+  // Never echo the token: it is a secret.
+  if (!e.token.empty() && e.token.rfind("edge1.", 0) != 0) {
+    en.addError("token",
+                "expected an enrollment token as printed by `edgectl token create` (edge1....)");
+  }
+  if (!e.tenant_hint.empty() && !isIdentifier(e.tenant_hint)) {
+    en.addError("tenant_hint",
+                "expected letters, digits, '-', '_' or '.', got \"" + e.tenant_hint + "\"");
+  }
+  if (e.retry_min < std::chrono::milliseconds(100)) {
+    en.addError("retry_min", "expected at least 100ms");
+  }
+  if (e.retry_max < e.retry_min) {
+    en.addError("retry_max", "expected a duration no shorter than retry_min");
+  }
+  if (!t.enabled && (!e.token.empty() || !e.token_file.empty())) {
+    en.addError(e.token.empty() ? "token_file" : "token",
+                "enrollment sends a token and receives a certificate, so it needs "
+                "output.tls.enabled: true");
+  }
+}
+
 std::string knownInputTypes() {
   std::string out;
   for (const InputTypeInfo& info : inputTypes()) {
@@ -42,8 +165,8 @@ std::shared_ptr<const InputSpec> parseInput(const ConfigNode& node, size_t index
   if (type.empty()) return nullptr;  // requireString recorded it
   const InputTypeInfo* info = findInputType(type);
   if (info == nullptr) {
-    node.addError("type", "unknown input type \"" + type + "\"; known types are " +
-                              knownInputTypes());
+    node.addError("type",
+                  "unknown input type \"" + type + "\"; known types are " + knownInputTypes());
     return nullptr;
   }
   InputCommonConfig common;
@@ -146,7 +269,8 @@ Result<AgentConfig> parseDocument(ConfigDocument& doc) {
   ConfigNode output = root["output"];
   output.rejectUnknownKeys({"gateways", "compression_level", "max_in_flight_batches",
                             "reconnect_min", "reconnect_max", "heartbeat_interval",
-                            "connection_ttl", "ack_timeout_warning", "drain_timeout"});
+                            "connection_ttl", "ack_timeout_warning", "drain_timeout", "tls",
+                            "enrollment"});
   if (output["gateways"].exists()) {
     config.output.gateways.clear();
     for (const ConfigNode& node : output["gateways"].elements()) {
@@ -160,7 +284,7 @@ Result<AgentConfig> parseDocument(ConfigDocument& doc) {
       output.addError("gateways", "expected at least one gateway host:port");
     }
   }
-  config.output.compression_level = static_cast<int>(output.getInt("compression_level", 3, 0, 19));
+  config.output.compression_level = static_cast<int>(output.getInt("compression_level", 1, 0, 19));
   config.output.max_in_flight_batches =
       static_cast<uint32_t>(output.getInt("max_in_flight_batches", 8, 1, 1024));
   config.output.reconnect_min = output.getDuration("reconnect_min", std::chrono::milliseconds(200));
@@ -189,6 +313,8 @@ Result<AgentConfig> parseDocument(ConfigDocument& doc) {
     output.addError("drain_timeout", "expected a duration up to 10m");
   }
 
+  parseTls(output, config.output);
+
   EDGE_TRY(doc.finish());
   return config;
 }
@@ -200,6 +326,29 @@ std::string AgentConfig::spoolPath() const {
   std::string dir = data_dir;
   while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
   return dir + "/spool.db";
+}
+
+std::string AgentConfig::tlsStateDir() const {
+  std::string dir = output.tls.state_dir;
+  if (dir.empty()) {
+    dir = data_dir;
+    while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+    dir += "/tls";
+  }
+  while (dir.size() > 1 && dir.back() == '/') dir.pop_back();
+  return dir;
+}
+
+std::string AgentConfig::tlsCaPath() const {
+  return output.tls.ca.empty() ? tlsStateDir() + "/ca.crt" : output.tls.ca;
+}
+
+std::string AgentConfig::tlsCertPath() const {
+  return output.tls.cert.empty() ? tlsStateDir() + "/agent.crt" : output.tls.cert;
+}
+
+std::string AgentConfig::tlsKeyPath() const {
+  return output.tls.key.empty() ? tlsStateDir() + "/agent.key" : output.tls.key;
 }
 
 Result<AgentConfig> parseAgentConfig(std::string_view yaml, const std::string& filename) {

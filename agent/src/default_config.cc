@@ -40,7 +40,7 @@ inputs:
     # parser: {type: json}   # json, logfmt, regex, syslog
 output:
   gateways: ["127.0.0.1:7400"]
-  compression_level: 3       # zstd level, 0 = uncompressed
+  compression_level: 1       # zstd level 1-19 (1: fastest), 0 = uncompressed
   max_in_flight_batches: 8
   reconnect_min: 200ms
   reconnect_max: 30s
@@ -48,6 +48,25 @@ output:
   connection_ttl: 0          # e.g. 10m: reconnect periodically (load balancers rebalance); 0 = off
   ack_timeout_warning: 60s   # warn when batches are in flight and no ack came for this long
   drain_timeout: 5s          # after GOAWAY or the ttl: wait this long for outstanding acks
+  # The demo runs agent and gateway on loopback without certificates, so the
+  # built-in default is plaintext, explicitly allowed (loopback gateways only).
+  # A config file without this section gets TLS (docs/security.md).
+  tls:
+    enabled: false           # true: mutual TLS (needs ca, and a certificate or enrollment)
+    allow_plaintext: true    # only honoured when every gateway is on a loopback address
+    ca: ""                   # edge CA certificate (ca.crt); empty: <state_dir>/ca.crt
+    cert: ""                 # agent certificate; empty: <state_dir>/agent.crt
+    key: ""                  # its private key; empty: <state_dir>/agent.key (made here, 0600)
+    state_dir: ""            # empty: <data_dir>/tls
+    server_name: ""          # name the gateway certificate must carry; empty: each gateway's host
+    handshake_timeout: 10s
+    renew_before: 33%        # renew when this share of the lifetime is left, or e.g. 30d
+  enrollment:
+    token: ""                # edgectl token create ...; used when there is no certificate
+    token_file: ""           # or a file with the token, read again before every attempt
+    tenant_hint: ""          # informational; the token decides the tenant
+    retry_min: 30s           # after a refusal: first wait, doubling up to retry_max
+    retry_max: 1h
 )yaml";
   return kText;
 }

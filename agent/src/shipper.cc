@@ -1,8 +1,9 @@
 // The shipper's connection state machine on libuv: gateway choice
 // (rendezvous order, failover), resolve, connect, HELLO / WELCOME, the
 // credit-limited send window, acks, draining (GOAWAY, connection_ttl), ERROR,
-// heartbeats, the ack watchdog, and reconnecting with backoff. Everything
-// runs on the agent's loop thread.
+// heartbeats, the ack watchdog, and reconnecting with backoff; with TLS the
+// handshake, enrollment and certificate renewal. Everything runs on the
+// agent's loop thread.
 #include "edge/agent/shipper.h"
 
 #include <spdlog/spdlog.h>
@@ -10,14 +11,18 @@
 
 #include <algorithm>
 #include <array>
+#include <ctime>
+#include <map>
 #include <optional>
 #include <random>
 #include <set>
 
+#include "edge/agent/credentials.h"
 #include "edge/common/config.h"
 #include "edge/common/log.h"
 #include "edge/protocol/control.h"
 #include "edge/protocol/frame.h"
+#include "edge/protocol/tls.h"
 
 namespace edge::agent {
 namespace {
@@ -42,6 +47,34 @@ uint64_t stableHash(std::string_view text) {
   h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
   h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
   return h ^ (h >> 31);
+}
+
+int64_t unixNow() { return static_cast<int64_t>(std::time(nullptr)); }
+
+std::string formatUnixTime(int64_t unix_seconds) {
+  std::time_t t = static_cast<std::time_t>(unix_seconds);
+  std::tm tm{};
+  gmtime_r(&t, &tm);
+  char text[32];
+  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
+  return text;
+}
+
+// Alerts with which a gateway refuses the agent's certificate in the
+// handshake (RFC 5246 7.2.2). mbedTLS sends access_denied when a
+// certificate fails verification on a listener with optional client auth.
+bool refusesOurCertificate(int alert) {
+  switch (alert) {
+    case 42:  // bad_certificate
+    case 44:  // certificate_revoked
+    case 45:  // certificate_expired
+    case 46:  // certificate_unknown
+    case 48:  // unknown_ca
+    case 49:  // access_denied
+      return true;
+    default:
+      return false;
+  }
 }
 
 const char* ackStatusName(wire::AckStatus status) {
@@ -97,7 +130,8 @@ struct Shipper::Impl {
     kIdle,
     kResolving,
     kConnecting,
-    kHandshaking,  // HELLO sent, waiting for WELCOME
+    kTlsHandshaking,  // TCP connected, TLS handshake running
+    kHandshaking,     // HELLO sent, waiting for WELCOME
     kReady,
     kWaiting,  // between connections
     kClosed,
@@ -106,6 +140,14 @@ struct Shipper::Impl {
   struct InFlight {
     uint64_t batch_id;
     uint64_t bytes;
+  };
+
+  // What a connection is for.
+  enum class Mode {
+    kPlain,    // no TLS (loopback only)
+    kSession,  // mutual TLS, batches
+    kEnroll,   // TLS without a client certificate: token + CSR for a certificate
+    kRenew,    // mutual TLS: CSR for a fresh certificate of the same identity
   };
 
   Impl(uv_loop_t* loop_in, Spool& spool_in, ShipperOptions options_in, MetricsRegistry& metrics)
@@ -128,12 +170,33 @@ struct Shipper::Impl {
         ack_timeouts(metrics.counter(
             "edge_agent_ack_timeouts_total",
             "Times no ack arrived for output.ack_timeout_warning while batches were in flight")),
+        enrollments_ok(metrics.counter("edge_agent_enrollments_total",
+                                       "Enrollment attempts answered by a gateway, by result",
+                                       {{"result", "ok"}})),
+        enrollments_refused(metrics.counter("edge_agent_enrollments_total",
+                                            "Enrollment attempts answered by a gateway, by result",
+                                            {{"result", "refused"}})),
+        renewals_ok(metrics.counter("edge_agent_certificate_renewals_total",
+                                    "Certificate renewals answered by a gateway, by result",
+                                    {{"result", "ok"}})),
+        renewals_refused(metrics.counter("edge_agent_certificate_renewals_total",
+                                         "Certificate renewals answered by a gateway, by result",
+                                         {{"result", "refused"}})),
+        tls_failures(metrics.counter("edge_agent_tls_handshake_failures_total",
+                                     "TLS handshakes with a gateway that failed")),
+        cert_not_after(
+            metrics.gauge("edge_agent_certificate_expiry_seconds",
+                          "Unix time at which the agent's client certificate expires (0: none)")),
         backoff(options.reconnect_min),
+        enroll_backoff(options.enrollment_retry_min),
         retry_backoff(options.reconnect_min),
         rng(std::random_device{}()) {
     if (options.max_in_flight_batches == 0) options.max_in_flight_batches = 1;
     if (options.reconnect_max < options.reconnect_min)
       options.reconnect_max = options.reconnect_min;
+    if (options.enrollment_retry_max < options.enrollment_retry_min)
+      options.enrollment_retry_max = options.enrollment_retry_min;
+    updateCertificateGauge();
   }
 
   ~Impl() {
@@ -168,13 +231,22 @@ struct Shipper::Impl {
       for (const std::string& gw : order) list += (list.empty() ? "" : ", ") + gw;
       spdlog::info("gateway order for agent {} (rendezvous hashing): {}", spool.agentId(), list);
     }
+    if (credentials == nullptr) {
+      spdlog::warn(
+          "TLS is off (output.tls.enabled: false, allow_plaintext on loopback): events and the "
+          "agent's identity go to the gateway unencrypted and unauthenticated");
+    } else if (const auto& cert = credentials->certificate(); cert && credentials->usable(0)) {
+      spdlog::info("TLS client certificate {} (serial {}), valid until {}, renewal after {}",
+                   cert->subject, cert->serial_hex, formatUnixTime(cert->not_after),
+                   formatUnixTime(credentials->renewAt()));
+    }
     connect();
     return okResult();
   }
 
-  std::array<uv_timer_t*, 7> allTimers() {
+  std::array<uv_timer_t*, 8> allTimers() {
     return {&reconnect_timer, &handshake_timer, &heartbeat_timer, &retry_timer,
-            &drain_timer,     &ttl_timer,       &ack_timer};
+            &drain_timer,     &ttl_timer,       &ack_timer,       &renew_timer};
   }
 
   void close() {
@@ -182,7 +254,8 @@ struct Shipper::Impl {
     teardown();
     state = State::kClosed;
     if (timers_initialized) {
-      for (uv_timer_t* timer : allTimers()) uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
+      for (uv_timer_t* timer : allTimers())
+        uv_close(reinterpret_cast<uv_handle_t*>(timer), nullptr);
     }
   }
 
@@ -192,6 +265,7 @@ struct Shipper::Impl {
     if (state == State::kClosed) return;
     gateway = order[index];
     target = targets[index];
+    if (!chooseMode()) return;  // nothing to connect with yet; a timer tries again
     state = State::kResolving;
     uv_timer_start(&handshake_timer, &Impl::onHandshakeTimeout,
                    static_cast<uint64_t>(options.handshake_timeout.count()), 0);
@@ -262,20 +336,40 @@ struct Shipper::Impl {
       self->disconnect(std::string("read: ") + uv_strerror(rc));
       return;
     }
+    if (self->mode == Mode::kPlain) {
+      self->sendHello();
+      return;
+    }
+    self->startTls();
+  }
+
+  void sendHello() {
     wire::Hello hello;
     hello.set_protocol_version(protocol::kProtocolVersion);
-    hello.set_agent_id(self->spool.agentId());
-    hello.set_agent_version(self->options.agent_version);
-    hello.set_hostname(self->options.hostname);
+    hello.set_agent_id(spool.agentId());
+    hello.set_agent_version(options.agent_version);
+    hello.set_hostname(options.hostname);
     hello.add_capabilities("zstd");
-    self->state = State::kHandshaking;
-    self->write(protocol::encodeControlFrame(protocol::FrameType::kHello, hello));
+    if (mode == Mode::kEnroll) {
+      hello.set_enrollment_token(attempt_token);
+      hello.set_csr_pem(attempt_csr);
+      hello.set_tenant_hint(credentials->options().tenant_hint);
+    } else if (mode == Mode::kRenew) {
+      hello.set_csr_pem(attempt_csr);
+    }
+    state = State::kHandshaking;
+    write(protocol::encodeControlFrame(protocol::FrameType::kHello, hello));
   }
 
   static void onHandshakeTimeout(uv_timer_t* timer) {
     auto* self = static_cast<Impl*>(timer->data);
-    if (self->state == State::kResolving || self->state == State::kConnecting ||
-        self->state == State::kHandshaking) {
+    if (self->state == State::kTlsHandshaking) {
+      self->tls_failures.inc();
+      self->disconnect("the TLS handshake did not finish within " +
+                       std::to_string(self->options.tls_handshake_timeout.count()) +
+                       "ms (output.tls.handshake_timeout)");
+    } else if (self->state == State::kResolving || self->state == State::kConnecting ||
+               self->state == State::kHandshaking) {
       self->disconnect("no WELCOME within " +
                        std::to_string(self->options.handshake_timeout.count()) + "ms");
     }
@@ -304,10 +398,11 @@ struct Shipper::Impl {
     }
     if (timers_initialized) {
       for (uv_timer_t* timer : {&handshake_timer, &heartbeat_timer, &retry_timer, &drain_timer,
-                                &ttl_timer, &ack_timer}) {
+                                &ttl_timer, &ack_timer, &renew_timer}) {
         uv_timer_stop(timer);
       }
     }
+    tls.reset();
     in_flight.clear();
     resend.clear();
     retry_ready = false;
@@ -390,8 +485,8 @@ struct Shipper::Impl {
     drain_next = next;
     drain_reconnect_at = uv_now(loop) + static_cast<uint64_t>(reconnect_after.count());
     uv_timer_stop(&ttl_timer);
-    spdlog::info("draining the connection to gateway {} ({}): no new batches; {} in flight", gateway,
-                 why, in_flight.size());
+    spdlog::info("draining the connection to gateway {} ({}): no new batches; {} in flight",
+                 gateway, why, in_flight.size());
     if (in_flight.empty()) {
       finishDrain("nothing was in flight");
       return;
@@ -428,6 +523,344 @@ struct Shipper::Impl {
     // connection is balanced again; with a list, a recovered preferred
     // gateway gets its agents back.
     self->startDrain("output.connection_ttl reached", 0, std::chrono::milliseconds(0));
+  }
+
+  // --- TLS, enrollment and renewal ---------------------------------------------
+
+  // Picks what the next connection is for. False when there is nothing to
+  // connect with (no usable certificate and no token it may use): then a
+  // timer looks again later, and a new token in token_file is tried at once.
+  bool chooseMode() {
+    attempt_token.clear();
+    attempt_csr.clear();
+    if (credentials == nullptr) {
+      mode = Mode::kPlain;
+      return true;
+    }
+    const int64_t now = unixNow();
+    if (credentials->usable(now)) {
+      mode = Mode::kSession;
+      if (now >= std::max(credentials->renewAt(), next_renew_attempt)) {
+        auto csr = credentials->createCsr(spool.agentId());
+        if (csr) {
+          mode = Mode::kRenew;
+          attempt_csr = std::move(*csr);
+        } else {
+          next_renew_attempt = now + renewRetrySeconds(now);
+          spdlog::error("cannot renew the agent certificate: {}; trying again after {}",
+                        csr.error().message, formatUnixTime(next_renew_attempt));
+        }
+      }
+      return true;
+    }
+
+    const auto& cert = credentials->certificate();
+    std::string why = !cert                    ? "the agent has no certificate yet"
+                      : credentials->refused() ? "a gateway refused the agent's certificate"
+                      : now > cert->not_after
+                          ? "the agent's certificate expired at " + formatUnixTime(cert->not_after)
+                          : "the agent's certificate is not valid yet";
+    auto token = credentials->readToken();
+    std::string problem;
+    std::string token_fp;
+    if (!token) {
+      problem = token.error().message;
+    } else if (token->empty()) {
+      problem =
+          "no enrollment token is configured; set output.enrollment.token or token_file to a "
+          "token from `edgectl token create`";
+    } else {
+      token_fp = tokenFingerprint(*token);
+      if (credentials->enrolledWith(*token)) {
+        problem =
+            "the configured enrollment token is the one the current certificate came from, and "
+            "an agent never enrolls twice with one token; put a new token from `edgectl token "
+            "create` in output.enrollment";
+      } else {
+        auto csr = credentials->createCsr(spool.agentId());
+        if (csr) {
+          mode = Mode::kEnroll;
+          attempt_token = std::move(*token);
+          attempt_csr = std::move(*csr);
+          return true;
+        }
+        problem = csr.error().message;
+      }
+    }
+    if (cert && credentials->refused() && now <= cert->not_after && now >= cert->not_before) {
+      // Without a new token, keep offering the certificate: the refusal may
+      // come from a misconfigured gateway that gets fixed.
+      mode = Mode::kSession;
+      return true;
+    }
+    state = State::kWaiting;
+    auto delay = nextEnrollDelay();
+    spdlog::error("cannot connect to a gateway: {}, and {}; looking again in {}s", why, problem,
+                  (delay.count() + 999) / 1000);
+    startEnrollWait(delay, token_fp);
+    return false;
+  }
+
+  // Uniform in [d/2, d] with d doubling from enrollment_retry_min to _max:
+  // never a tight loop, and a fleet refused together does not retry together.
+  std::chrono::milliseconds nextEnrollDelay() {
+    std::chrono::milliseconds d = enroll_backoff;
+    enroll_backoff = std::min(enroll_backoff * 2, options.enrollment_retry_max);
+    std::uniform_int_distribution<int64_t> pick(std::max<int64_t>(d.count() / 2, 1),
+                                                std::max<int64_t>(d.count(), 1));
+    return std::chrono::milliseconds{pick(rng)};
+  }
+
+  // Waits `delay` before the next attempt, but checks token_file every
+  // couple of seconds: a token other than `token_fp` is tried at once.
+  void startEnrollWait(std::chrono::milliseconds delay, std::string token_fp) {
+    enroll_wait_until = uv_now(loop) + static_cast<uint64_t>(delay.count());
+    enroll_wait_token = std::move(token_fp);
+    armEnrollWait();
+  }
+
+  void armEnrollWait() {
+    uint64_t now = uv_now(loop);
+    uint64_t left = enroll_wait_until > now ? enroll_wait_until - now : 0;
+    if (!credentials->options().token_file.empty()) left = std::min<uint64_t>(left, 2000);
+    uv_timer_start(&reconnect_timer, &Impl::onEnrollWait, left, 0);
+  }
+
+  static void onEnrollWait(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    if (self->state == State::kClosed) return;
+    bool go = uv_now(self->loop) >= self->enroll_wait_until;
+    if (!go) {
+      auto token = self->credentials->readToken();
+      go = token && !token->empty() && tokenFingerprint(*token) != self->enroll_wait_token;
+      if (go)
+        spdlog::info("the enrollment token in {} changed; trying it now",
+                     self->credentials->options().token_file);
+    }
+    if (!go) {
+      self->armEnrollWait();
+      return;
+    }
+    self->teardown();
+    self->connect();
+  }
+
+  void startTls() {
+    std::shared_ptr<const protocol::TlsContext> context =
+        mode == Mode::kEnroll ? credentials->enrollmentContext() : credentials->sessionContext();
+    protocol::TlsSessionOptions tls_options;
+    tls_options.server_name =
+        options.tls_server_name.empty() ? target.host : options.tls_server_name;
+    resuming = false;
+    if (mode == Mode::kSession) {
+      auto saved = saved_sessions.find(gateway);
+      if (saved != saved_sessions.end()) {
+        tls_options.resume = saved->second;
+        resuming = true;
+      }
+    }
+    auto session = protocol::TlsSession::create(std::move(context), tls_options);
+    if (!session) {
+      disconnect("TLS: " + session.error().message);
+      return;
+    }
+    tls = std::move(*session);
+    tls_resumed = false;
+    state = State::kTlsHandshaking;
+    uv_timer_start(&handshake_timer, &Impl::onHandshakeTimeout,
+                   static_cast<uint64_t>(options.tls_handshake_timeout.count()), 0);
+    flushTls();  // the ClientHello
+  }
+
+  // Feeds what the socket read to TLS and leaves the decrypted bytes in
+  // `plaintext`. False when the connection was given up.
+  bool onCiphertext(std::string_view bytes) {
+    plaintext.clear();
+    if (auto fed = tls->feedCiphertext(bytes); !fed) {
+      onTlsFailure(fed.error());
+      return false;
+    }
+    if (state == State::kTlsHandshaking) {
+      if (!tls->handshakeDone()) return flushTls();
+      if (!onTlsEstablished()) return false;
+    }
+    for (;;) {
+      auto n = tls->readPlaintext(plaintext, 1u << 20);
+      if (!n) {
+        flushTls();
+        disconnect("TLS: " + n.error().message);
+        return false;
+      }
+      if (*n == 0) break;
+    }
+    return flushTls();
+  }
+
+  bool onTlsEstablished() {
+    tls_resumed = tls->resumed();
+    spdlog::debug("TLS with gateway {}: {} {}{}{}", gateway, tls->protocolVersion(),
+                  tls->cipherSuite(), tls_resumed ? ", resumed session" : "",
+                  mode == Mode::kEnroll  ? ", enrolling"
+                  : mode == Mode::kRenew ? ", renewing the certificate"
+                                         : "");
+    if (mode == Mode::kSession) {
+      // The ticket is bound to this gateway process and this certificate.
+      if (auto saved = tls->saveSession(); saved) saved_sessions[gateway] = std::move(*saved);
+    }
+    uv_timer_start(&handshake_timer, &Impl::onHandshakeTimeout,
+                   static_cast<uint64_t>(options.handshake_timeout.count()), 0);
+    sendHello();
+    return conn != nullptr;
+  }
+
+  void onTlsFailure(const Error& error) {
+    flushTls();  // the alert tells the gateway why
+    tls_failures.inc();
+    if (resuming) saved_sessions.erase(gateway);
+    const bool our_cert_refused = state == State::kTlsHandshaking &&
+                                  (mode == Mode::kSession || mode == Mode::kRenew) &&
+                                  tls->failure() == protocol::TlsFailure::kPeerAlert &&
+                                  refusesOurCertificate(tls->peerAlert());
+    if (our_cert_refused) {
+      credentials->markRefused();
+      saved_sessions.clear();
+      auto token = credentials->readToken();
+      const bool fresh = token && !token->empty() && !credentials->enrolledWith(*token);
+      if (uint64_t n = cert_log.allow(); n != 0) {
+        spdlog::error(
+            "gateway {} refused the agent's certificate {} (serial {}): {}; {}", gateway,
+            credentials->certificate() ? credentials->certificate()->subject : std::string("?"),
+            credentials->certificate() ? credentials->certificate()->serial_hex : std::string("?"),
+            error.message,
+            fresh ? "enrolling again with the configured enrollment token"
+                  : "if it was revoked or has expired the agent needs a new identity: put a new "
+                    "token from `edgectl token create` in output.enrollment (or install a new "
+                    "certificate); until then it keeps trying with this one");
+      }
+    }
+    disconnect("TLS: " + error.message);
+  }
+
+  // WELCOME with a certificate: the answer to an enrollment or renewal HELLO.
+  void onCertificate(const wire::Welcome& welcome) {
+    const bool renewal = mode == Mode::kRenew;
+    if (welcome.client_cert_pem().empty()) {
+      std::string reason =
+          "the gateway answered with a WELCOME without a certificate (does it support " +
+          std::string(renewal ? "certificate renewal" : "enrollment") + "?)";
+      return renewal ? onRenewRefused(reason) : onEnrollRefused(reason);
+    }
+    auto installed = credentials->install(welcome.client_cert_pem(), welcome.ca_cert_pem(),
+                                          spool.agentId(), renewal ? "" : attempt_token);
+    if (!installed) {
+      std::string reason = "cannot use the certificate: " + installed.error().message;
+      return renewal ? onRenewRefused(reason) : onEnrollRefused(reason);
+    }
+    (renewal ? renewals_ok : enrollments_ok).inc();
+    updateCertificateGauge();
+    saved_sessions.clear();  // tickets carry the old certificate
+    enroll_backoff = options.enrollment_retry_min;
+    next_renew_attempt = 0;
+    if (const int64_t now = unixNow(); credentials->renewAt() <= now) {
+      // Renewing again at once would loop: the gateway's certificates live
+      // shorter than output.tls.renew_before.
+      next_renew_attempt = now + renewRetrySeconds(now);
+      spdlog::warn(
+          "the new certificate is already due for renewal: output.tls.renew_before is longer than "
+          "the lifetime of the certificates the gateway issues (gateway.enrollment.cert_days); "
+          "next renewal attempt after {}",
+          formatUnixTime(next_renew_attempt));
+    }
+    spdlog::info(
+        "{} at gateway {}: certificate {} (serial {}), valid until {}, renewal after {}; "
+        "reconnecting with it",
+        renewal ? "renewed the agent certificate" : "enrolled", gateway, installed->subject,
+        installed->serial_hex, formatUnixTime(installed->not_after),
+        formatUnixTime(credentials->renewAt()));
+    teardown();
+    uv_timer_start(&reconnect_timer, &Impl::onReconnect, 0, 0);
+  }
+
+  void onEnrollRefused(const wire::Error& error) {
+    onEnrollRefused(std::string(wire::ErrorCode_Name(error.code())) + ": " +
+                    (error.reason().empty() ? "no reason given" : error.reason()));
+  }
+
+  void onEnrollRefused(const std::string& reason) {
+    enrollments_refused.inc();
+    const bool token_refused = reason.find("enrollment token") != std::string::npos;
+    const std::string from = gateway;
+    const std::string token_fp = tokenFingerprint(attempt_token);
+    teardown();
+    // Another gateway may judge differently (one with another token key).
+    index = (index + 1) % order.size();
+    auto delay = nextEnrollDelay();
+    spdlog::error(
+        "enrollment refused by gateway {}: {}; {}; next attempt in {}s", from, reason,
+        token_refused
+            ? "a token refused as expired, used up, tampered with or for another tenant never "
+              "becomes valid: put a new one in output.enrollment.token or token_file (the file "
+              "is read again before every attempt; a new token there is tried at once)"
+            : "check the gateway's enrollment settings (gateway.enrollment)",
+        (delay.count() + 999) / 1000);
+    startEnrollWait(delay, token_fp);
+  }
+
+  void onRenewRefused(const wire::Error& error) {
+    onRenewRefused(std::string(wire::ErrorCode_Name(error.code())) + ": " +
+                   (error.reason().empty() ? "no reason given" : error.reason()));
+  }
+
+  void onRenewRefused(const std::string& reason) {
+    renewals_refused.inc();
+    const int64_t now = unixNow();
+    next_renew_attempt = now + renewRetrySeconds(now);
+    spdlog::warn(
+        "certificate renewal refused by gateway {}: {}; the current certificate stays valid until "
+        "{}; next renewal attempt after {}",
+        gateway, reason,
+        credentials->certificate() ? formatUnixTime(credentials->certificate()->not_after)
+                                   : std::string("?"),
+        formatUnixTime(next_renew_attempt));
+    teardown();
+    uv_timer_start(&reconnect_timer, &Impl::onReconnect, 0, 0);
+  }
+
+  // An eighth of the time left, between a minute and an hour: several tries
+  // before expiry, without hammering a gateway that cannot renew.
+  int64_t renewRetrySeconds(int64_t now) const {
+    const auto& cert = credentials->certificate();
+    int64_t left = cert ? cert->not_after - now : 0;
+    return std::clamp<int64_t>(left / 8, 60, 3600);
+  }
+
+  void armRenewTimer() {
+    if (credentials == nullptr || !credentials->certificate()) return;
+    const int64_t at = std::max(credentials->renewAt(), next_renew_attempt);
+    const int64_t now = unixNow();
+    // Capped so that a changed wall clock is noticed within hours.
+    const int64_t seconds = std::clamp<int64_t>(at - now, 0, 6 * 3600);
+    uv_timer_start(&renew_timer, &Impl::onRenewTimer, static_cast<uint64_t>(seconds) * 1000, 0);
+  }
+
+  static void onRenewTimer(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
+    if (self->state != State::kReady || self->draining) return;
+    const int64_t at = std::max(self->credentials->renewAt(), self->next_renew_attempt);
+    if (unixNow() < at) {
+      self->armRenewTimer();
+      return;
+    }
+    // Finish what is in flight, then the next connection renews.
+    self->startDrain("the certificate is due for renewal (valid until " +
+                         formatUnixTime(self->credentials->certificate()->not_after) + ")",
+                     self->index, std::chrono::milliseconds(0));
+  }
+
+  void updateCertificateGauge() {
+    const auto* cert =
+        credentials && credentials->certificate() ? &*credentials->certificate() : nullptr;
+    cert_not_after.set(cert != nullptr ? cert->not_after : 0);
   }
 
   // --- ack watchdog -------------------------------------------------------------
@@ -479,7 +912,19 @@ struct Shipper::Impl {
       return;
     }
     if (nread == 0) return;
-    if (auto fed = self->decoder->feed(buf->base, static_cast<size_t>(nread)); !fed) {
+    const char* data = buf->base;
+    size_t size = static_cast<size_t>(nread);
+    if (self->tls) {
+      if (!self->onCiphertext(std::string_view(buf->base, size))) return;
+      data = self->plaintext.data();
+      size = self->plaintext.size();
+      if (size == 0) {
+        if (self->tls && self->tls->peerClosed())
+          self->disconnect("the gateway closed the TLS session");
+        return;
+      }
+    }
+    if (auto fed = self->decoder->feed(data, size); !fed) {
       self->disconnect("protocol error: " + fed.error().message);
       return;
     }
@@ -492,9 +937,31 @@ struct Shipper::Impl {
       if (!next->has_value()) break;
       self->handleFrame(**next);  // may disconnect, which ends this loop
     }
+    if (self->conn == c && self->tls && self->tls->peerClosed())
+      self->disconnect("the gateway closed the TLS session");
   }
 
+  // Sends one encoded frame (through TLS when the connection has it).
   bool write(std::string data) {
+    if (conn == nullptr) return false;
+    if (tls) {
+      if (auto written = tls->writePlaintext(data); !written) {
+        disconnect("TLS: " + written.error().message);
+        return false;
+      }
+      return flushTls();
+    }
+    return writeRaw(std::move(data));
+  }
+
+  bool flushTls() {
+    if (!tls) return true;
+    std::string ciphertext = tls->takeCiphertext();
+    if (ciphertext.empty()) return true;
+    return writeRaw(std::move(ciphertext));
+  }
+
+  bool writeRaw(std::string data) {
     if (conn == nullptr) return false;
     auto* req = new WriteReq();
     req->data = std::move(data);
@@ -529,6 +996,7 @@ struct Shipper::Impl {
         if (state != State::kHandshaking) return protocolError("unexpected WELCOME");
         wire::Welcome welcome;
         if (!parse(frame, welcome)) return;
+        if (mode == Mode::kEnroll || mode == Mode::kRenew) return onCertificate(welcome);
         state = State::kReady;
         credit_batches = welcome.credit_batches();
         credit_bytes = welcome.credit_bytes();
@@ -550,6 +1018,7 @@ struct Shipper::Impl {
         }
         uint64_t every_ms = static_cast<uint64_t>(std::max<int64_t>(every.count(), 100));
         uv_timer_start(&heartbeat_timer, &Impl::onHeartbeat, every_ms, every_ms);
+        armRenewTimer();
         spdlog::info(
             "connected to gateway {} ({}; gateway id {}, session {}); credit {} batches / {} "
             "bytes; {} batches to send",
@@ -566,10 +1035,13 @@ struct Shipper::Impl {
         if (state != State::kReady) return protocolError("ACK before WELCOME");
         wire::Ack ack;
         if (!parse(frame, ack)) return;
-        bool removed = false;
-        for (const wire::AckEntry& entry : ack.entries()) removed |= handleAck(entry);
+        // Deleted together: one spool transaction per ACK frame, not per batch.
+        std::vector<uint64_t> done;
+        for (const wire::AckEntry& entry : ack.entries()) {
+          if (handleAck(entry)) done.push_back(entry.batch_id());
+        }
         armAckWatch();
-        if (removed && on_shrunk) on_shrunk();
+        if (removeFromSpool(done) && on_shrunk) on_shrunk();
         if (draining && in_flight.empty()) {
           finishDrain("every batch in flight was acked");
           return;
@@ -601,6 +1073,8 @@ struct Shipper::Impl {
       case FrameType::kError: {
         wire::Error error;
         if (!parse(frame, error)) return;
+        if (state == State::kHandshaking && mode == Mode::kEnroll) return onEnrollRefused(error);
+        if (state == State::kHandshaking && mode == Mode::kRenew) return onRenewRefused(error);
         disconnect("the gateway reported error " + std::string(wire::ErrorCode_Name(error.code())) +
                    ": " + (error.reason().empty() ? "no reason given" : error.reason()));
         return;
@@ -624,7 +1098,8 @@ struct Shipper::Impl {
 
   void protocolError(const std::string& what) { disconnect("protocol error: " + what); }
 
-  // Returns true when the batch left the spool.
+  // Returns true when the batch is done with (acked or rejected) and is to
+  // be deleted from the spool.
   bool handleAck(const wire::AckEntry& entry) {
     uint64_t id = entry.batch_id();
     auto it = std::find_if(in_flight.begin(), in_flight.end(),
@@ -639,14 +1114,14 @@ struct Shipper::Impl {
       case wire::ACK_STATUS_OK: {
         retry_backoff = options.reconnect_min;
         acked.inc();
-        return removeFromSpool(id);
+        return true;
       }
       case wire::ACK_STATUS_REJECTED: {
         rejected.inc();
         spdlog::warn(
             "gateway {} rejected batch {}: {}; it is deleted from the spool and not resent",
             gateway, id, entry.reason().empty() ? "no reason given" : entry.reason());
-        return removeFromSpool(id);
+        return true;
       }
       case wire::ACK_STATUS_RETRY:
       default: {
@@ -666,17 +1141,20 @@ struct Shipper::Impl {
     }
   }
 
-  bool removeFromSpool(uint64_t id) {
-    auto removed = spool.remove(id);
+  // Returns true when at least one batch left the spool.
+  bool removeFromSpool(const std::vector<uint64_t>& ids) {
+    if (ids.empty()) return false;
+    auto removed = spool.removeAll(ids);
     if (!removed) {
-      // It stays spooled and goes out again on the next connection; the
+      // They stay spooled and go out again on the next connection; the
       // gateway's sinks de-duplicate on (agent_id, seq).
       if (uint64_t n = spool_log.allow(); n != 0) {
-        spdlog::error("cannot delete acked batch {}: {}", id, removed.error().message);
+        spdlog::error("cannot delete {} acked batches (first {}): {}", ids.size(), ids.front(),
+                      removed.error().message);
       }
       return false;
     }
-    return *removed;
+    return *removed > 0;
   }
 
   static void onRetryTimer(uv_timer_t* timer) {
@@ -782,6 +1260,12 @@ struct Shipper::Impl {
   Gauge& connected_gauge;
   Counter& failovers;
   Counter& ack_timeouts;
+  Counter& enrollments_ok;
+  Counter& enrollments_refused;
+  Counter& renewals_ok;
+  Counter& renewals_refused;
+  Counter& tls_failures;
+  Gauge& cert_not_after;
   std::function<AgentTelemetry()> telemetry;
   std::function<void()> on_shrunk;
 
@@ -799,11 +1283,27 @@ struct Shipper::Impl {
   uv_timer_t drain_timer{};
   uv_timer_t ttl_timer{};
   uv_timer_t ack_timer{};
+  uv_timer_t renew_timer{};
   bool timers_initialized = false;
   Resolve* resolve = nullptr;  // the current attempt's lookup
   Connection* conn = nullptr;
   std::optional<protocol::FrameDecoder> decoder;
   std::array<char, 64 * 1024> read_buffer{};
+
+  // TLS (credentials null: plaintext). The connection's session, its
+  // decrypted bytes, and per gateway the session to resume.
+  std::shared_ptr<AgentCredentials> credentials = options.credentials;
+  Mode mode = Mode::kPlain;
+  std::unique_ptr<protocol::TlsSession> tls;
+  std::string plaintext;
+  bool resuming = false;     // this attempt offered a saved session
+  bool tls_resumed = false;  // ... and the gateway accepted it
+  std::map<std::string, std::shared_ptr<const protocol::TlsSavedSession>> saved_sessions;
+  std::string attempt_token;       // kEnroll: the token of this attempt
+  std::string attempt_csr;         // kEnroll, kRenew
+  int64_t next_renew_attempt = 0;  // unix seconds; after a refused renewal
+  uint64_t enroll_wait_until = 0;  // uv_now() of the next enrollment attempt
+  std::string enroll_wait_token;   // fingerprint of the token that was refused (or "")
 
   uint64_t credit_batches = 0;
   uint64_t credit_bytes = 0;
@@ -811,17 +1311,19 @@ struct Shipper::Impl {
   uint64_t last_sent = 0;           // highest batch id sent on this connection
   std::set<uint64_t> resend;        // answered RETRY, waiting for retry_timer
   bool retry_ready = false;
-  bool draining = false;  // GOAWAY or ttl: send nothing new, wait for acks
-  size_t drain_next = 0;  // the gateway to connect to once drained
+  bool draining = false;            // GOAWAY or ttl: send nothing new, wait for acks
+  size_t drain_next = 0;            // the gateway to connect to once drained
   uint64_t drain_reconnect_at = 0;  // uv_now() before which not to reconnect
   bool ack_watch_pending = false;
 
   std::chrono::milliseconds backoff;
+  std::chrono::milliseconds enroll_backoff;
   std::chrono::milliseconds retry_backoff;
   std::mt19937_64 rng;
   LogRateLimiter connect_log{3, std::chrono::seconds(60)};
   LogRateLimiter spool_log{3, std::chrono::seconds(60)};
   LogRateLimiter ack_log{3, std::chrono::minutes(10)};
+  LogRateLimiter cert_log{3, std::chrono::minutes(1)};
 };
 
 Shipper::Shipper(uv_loop_t* loop, Spool& spool, ShipperOptions options, MetricsRegistry& metrics)
@@ -853,5 +1355,7 @@ bool Shipper::isInFlight(uint64_t batch_id) const {
 }
 
 const std::string& Shipper::gateway() const { return impl_->gateway; }
+
+bool Shipper::tlsResumed() const { return impl_->tls_resumed; }
 
 }  // namespace edge::agent

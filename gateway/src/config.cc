@@ -3,6 +3,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <charconv>
 #include <limits>
 #include <utility>
@@ -23,6 +24,7 @@ gateway:
   max_decompressed_bytes: 64MiB
   max_connections: 10000
   max_buffered_bytes_per_connection: 16MiB
+  max_in_flight_bytes: 256MiB  # all decoded batches inside sinks; above it credit is withheld
   hello_timeout: 10s
   idle_timeout: 120s
   heartbeat_interval: 10s      # told to agents in WELCOME
@@ -41,16 +43,22 @@ gateway:
     handshake_timeout: 10s
   enrollment:
     enabled: false             # needs tls.enabled; signs agent CSRs for enrollment tokens
+  plugin_dir: ""               # processor plugins for pipeline stages, e.g. /usr/lib/edge/plugins
 admin:
-  listen: 127.0.0.1:7401       # "" = off; serves /metrics and /healthz
+  listen: 127.0.0.1:7401       # "" = off; serves /metrics, /healthz and /readyz
 log: {level: info, format: text}
 sinks:
   sqlite:
+    # enabled: true            # default; false when only discard is enabled
     path: ""                   # default <data_dir>/events.db
     synchronous: normal        # normal | full
     queue_max_batches: 64      # high watermark; low = high/2
   discard:
     enabled: false             # true = ack and throw events away instead (benchmarks)
+# pipeline:                    # stages, routes, rate limits: docs/pipeline.md
+#   stages: []
+#   routes: []
+#   default_route: {sinks: [sqlite]}
 )yaml";
 
 constexpr uint64_t kMinFrameBytes = 1024;
@@ -204,16 +212,24 @@ std::string ListenAddress::toString() const {
   return host + ":" + std::to_string(port);
 }
 
-GatewayConfig readGatewayConfig(ConfigDocument& doc) {
+std::vector<std::string> GatewayConfig::enabledSinks() const {
+  std::vector<std::string> names;
+  if (sqlite_enabled) names.emplace_back("sqlite");
+  if (discard_events) names.emplace_back("discard");
+  return names;
+}
+
+GatewayConfig readGatewayConfig(ConfigDocument& doc, std::shared_ptr<ConfigDocument> owner) {
   GatewayConfig config;
   ConfigNode root = doc.root();
-  root.rejectUnknownKeys({"gateway", "admin", "log", "sinks"});
+  root.rejectUnknownKeys({"gateway", "admin", "log", "sinks", "pipeline"});
 
   ConfigNode gw = root["gateway"];
   gw.rejectUnknownKeys({"id", "listen", "data_dir", "tenant", "credit_batches", "credit_bytes",
                         "max_frame_bytes", "max_decompressed_bytes", "max_connections",
-                        "max_buffered_bytes_per_connection", "hello_timeout", "idle_timeout",
-                        "heartbeat_interval", "drain_timeout", "tls", "enrollment"});
+                        "max_buffered_bytes_per_connection", "max_in_flight_bytes", "hello_timeout",
+                        "idle_timeout", "heartbeat_interval", "drain_timeout", "tls", "enrollment",
+                        "plugin_dir"});
   config.id = gw.getString("id", config.id);
   readListen(gw, "listen", config.listen, false, nullptr);
   config.data_dir = gw.getString("data_dir", config.data_dir);
@@ -239,6 +255,8 @@ GatewayConfig readGatewayConfig(ConfigDocument& doc) {
   config.max_buffered_bytes_per_connection =
       readBytes(gw, "max_buffered_bytes_per_connection", config.max_buffered_bytes_per_connection,
                 kMinFrameBytes, 1ull << 40);
+  config.max_in_flight_bytes =
+      readBytes(gw, "max_in_flight_bytes", config.max_in_flight_bytes, kMinFrameBytes, 1ull << 40);
   config.hello_timeout = readPositiveDuration(gw, "hello_timeout", config.hello_timeout);
   config.idle_timeout = readPositiveDuration(gw, "idle_timeout", config.idle_timeout);
   config.heartbeat_interval =
@@ -249,6 +267,8 @@ GatewayConfig readGatewayConfig(ConfigDocument& doc) {
                                           std::to_string(config.idle_timeout.count()) +
                                           "ms), or agents are closed as idle between heartbeats");
   }
+
+  config.plugin_dir = gw.getString("plugin_dir", config.plugin_dir);
 
   readTls(gw, config);
 
@@ -269,30 +289,66 @@ GatewayConfig readGatewayConfig(ConfigDocument& doc) {
   discard.rejectUnknownKeys({"enabled"});
   config.discard_events = discard.getBool("enabled", false);
   ConfigNode sqlite = sinks_node["sqlite"];
-  sqlite.rejectUnknownKeys({"path", "synchronous", "queue_max_batches"});
+  sqlite.rejectUnknownKeys({"enabled", "path", "synchronous", "queue_max_batches"});
+  // discard.enabled alone has always meant "discard instead of SQLite";
+  // both run only when sqlite is enabled explicitly.
+  config.sqlite_enabled = sqlite.getBool("enabled", !config.discard_events);
+  if (!config.sqlite_enabled && !config.discard_events) {
+    sqlite.addError("enabled",
+                    "no sink is enabled; enable sinks.sqlite or sinks.discard, or the gateway "
+                    "would have nowhere to commit events");
+  }
   config.sqlite.path = sqlite.getString("path", "");
   config.sqlite.synchronous = sqlite.getEnum("synchronous", "normal", {"normal", "full"}) == "full"
                                   ? sinks::SqliteSynchronous::kFull
                                   : sinks::SqliteSynchronous::kNormal;
   config.sqlite.queue_max_batches =
       static_cast<size_t>(sqlite.getInt("queue_max_batches", 64, 1, 1'000'000));
+
+  // Last: it needs the enabled sinks and the plugin directory, and its
+  // errors join the others in the same report.
+  config.pipeline =
+      readPipelineSpec(doc, {config.enabledSinks(), config.plugin_dir}, std::move(owner));
   return config;
 }
 
 Result<GatewayConfig> parseGatewayConfig(std::string_view yaml, std::string filename) {
-  auto doc = ConfigDocument::parse(yaml, std::move(filename));
-  if (!doc) return doc.error();
-  GatewayConfig config = readGatewayConfig(**doc);
-  EDGE_TRY((*doc)->finish());
+  auto parsed = ConfigDocument::parse(yaml, std::move(filename));
+  if (!parsed) return parsed.error();
+  std::shared_ptr<ConfigDocument> doc = std::move(*parsed);
+  GatewayConfig config = readGatewayConfig(*doc, doc);
+  EDGE_TRY(doc->finish());
   return config;
 }
 
 Result<GatewayConfig> loadGatewayConfigFile(const std::string& filename) {
-  auto doc = ConfigDocument::loadFile(filename);
-  if (!doc) return doc.error();
-  GatewayConfig config = readGatewayConfig(**doc);
-  EDGE_TRY((*doc)->finish());
+  auto loaded = ConfigDocument::loadFile(filename);
+  if (!loaded) return loaded.error();
+  std::shared_ptr<ConfigDocument> doc = std::move(*loaded);
+  GatewayConfig config = readGatewayConfig(*doc, doc);
+  EDGE_TRY(doc->finish());
   return config;
+}
+
+Result<PipelineSpecPtr> loadPipelineForReload(const std::string& filename,
+                                              const std::vector<std::string>& running_sinks) {
+  auto config = loadGatewayConfigFile(filename);
+  if (!config) return config.error();
+  std::string not_running;
+  for (const std::string& sink : config->pipeline->config.routing.sinkNames()) {
+    if (std::find(running_sinks.begin(), running_sinks.end(), sink) == running_sinks.end()) {
+      not_running += (not_running.empty() ? "" : ", ") + sink;
+    }
+  }
+  if (!not_running.empty()) {
+    std::string running;
+    for (const std::string& sink : running_sinks) running += (running.empty() ? "" : ", ") + sink;
+    return makeError(ErrorCode::kConfig,
+                     filename + ": pipeline: routes to sink(s) " + not_running +
+                         ", which this gateway did not start with (running: " + running +
+                         "); sinks are fixed at start-up, restart the gateway to add one");
+  }
+  return config->pipeline;
 }
 
 void resolveDefaults(GatewayConfig& config) {

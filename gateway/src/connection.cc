@@ -331,7 +331,13 @@ void Connection::handleHello(const protocol::Frame& frame) {
   }
 
   if (!hello.enrollment_token().empty() || !hello.csr_pem().empty()) {
-    enroll(hello);
+    // A CSR without a token from an agent that authenticated with its
+    // certificate is a renewal of that identity; anything else enrolls.
+    if (hello.enrollment_token().empty() && identity_) {
+      renew(hello);
+    } else {
+      enroll(hello);
+    }
     return;
   }
   const GatewayConfig& config = worker_.config();
@@ -403,6 +409,51 @@ void Connection::enroll(const wire::Hello& hello) {
   spdlog::info("enrolled agent {} (tenant {}) from {}: certificate {} valid until {}",
                issued->info.common_name, issued->info.organization, peer_, issued->info.serial_hex,
                issued->info.not_after);
+  wire::Welcome welcome;
+  welcome.set_session_id(worker_.newSessionId());
+  welcome.set_gateway_id(worker_.config().id);
+  welcome.set_client_cert_pem(issued->cert_pem);
+  welcome.set_ca_cert_pem(enroller->ca.cert_pem);
+  send(protocol::encodeControlFrame(protocol::FrameType::kWelcome, welcome));
+  closeGracefully();
+}
+
+void Connection::renew(const wire::Hello& hello) {
+  Enroller* enroller = worker_.enroller();
+  auto refuse = [&](const std::string& reason) {
+    worker_.metrics().enrollments_refused.inc();
+    spdlog::warn("certificate renewal of agent {} from {} refused: {}", identity_->agent_id, peer_,
+                 reason);
+    sendErrorAndClose(wire::ERROR_CODE_UNAUTHENTICATED, reason);
+  };
+  if (enroller == nullptr) {
+    return refuse(
+        "certificate renewal refused: this gateway does not sign certificates "
+        "(gateway.enrollment.enabled is false); renew at a gateway that enrolls agents");
+  }
+  if (hello.agent_id() != identity_->agent_id) {
+    return refuse(
+        "certificate renewal refused: HELLO agent_id \"" + hello.agent_id().substr(0, 64) +
+        "\" does not match the client certificate's agent id \"" + identity_->agent_id + "\"");
+  }
+  if (!enroller->required_tenant.empty() && identity_->tenant != enroller->required_tenant) {
+    return refuse("certificate renewal refused: this gateway signs certificates for tenant " +
+                  enroller->required_tenant + " only, not " + identity_->tenant);
+  }
+  // Same identity as the verified certificate; signAgentCsr checks the
+  // CSR's signature (proof of possession of the key it carries).
+  protocol::ClientCertOptions options;
+  options.agent_id = identity_->agent_id;
+  options.tenant = identity_->tenant;
+  options.validity =
+      protocol::Validity::days(enroller->cert_days, static_cast<int64_t>(std::time(nullptr)));
+  auto issued = protocol::signAgentCsr(enroller->ca, hello.csr_pem(), options);
+  if (!issued) return refuse("certificate renewal refused: " + issued.error().message);
+  worker_.metrics().enrollments_ok.inc();
+  spdlog::info(
+      "renewed the certificate of agent {} (tenant {}) from {}: {} replaces {}, valid until {}",
+      identity_->agent_id, identity_->tenant, peer_, issued->info.serial_hex, cert_serial_,
+      issued->info.not_after);
   wire::Welcome welcome;
   welcome.set_session_id(worker_.newSessionId());
   welcome.set_gateway_id(worker_.config().id);

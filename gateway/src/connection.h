@@ -23,7 +23,7 @@
 #include "edge/protocol/control.h"
 #include "edge/protocol/frame.h"
 #include "edge/protocol/pki.h"
-#include "tls_include.h"
+#include "edge/protocol/tls.h"
 
 namespace edge::gateway {
 
@@ -93,6 +93,8 @@ class Connection {
   bool onHandshakeDone();
   void tlsFailed(size_t reason_index, const std::string& message);
   void enroll(const wire::Hello& hello);
+  // HELLO with a CSR over mutual TLS: a fresh certificate for the same identity.
+  void renew(const wire::Hello& hello);
   void sendErrorAndClose(wire::ErrorCode code, const std::string& message);
   void writeRaw(std::string bytes);
   void flushTls();

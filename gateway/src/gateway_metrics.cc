@@ -1,6 +1,6 @@
 // Registers the gateway's metrics under their documented names.
 #include "edge/gateway/metrics.h"
-#include "tls_include.h"
+#include "edge/protocol/tls.h"
 
 namespace edge::gateway {
 
@@ -51,6 +51,9 @@ GatewayMetrics::GatewayMetrics(MetricsRegistry& r)
           "edge_gateway_acks_dropped_total",
           "Committed batches whose connection closed before the ack (the agent resends)")),
       connections(r.gauge("edge_gateway_connections", "Open agent connections")),
+      in_flight_bytes(r.gauge("edge_gateway_in_flight_bytes",
+                              "Estimated memory of decoded batches inside sinks (the budget "
+                              "gateway.max_in_flight_bytes bounds)")),
       connections_total(r.counter("edge_gateway_connections_total", "Agent connections accepted")),
       connections_refused(
           r.counter("edge_gateway_connections_refused_total",
@@ -60,10 +63,22 @@ GatewayMetrics::GatewayMetrics(MetricsRegistry& r)
       credit_withheld(
           r.counter("edge_gateway_credit_withheld_total",
                     "Batch credits withheld while a sink queue was above its high watermark")),
+      credit_throttled(
+          r.counter("edge_gateway_credit_throttled_total",
+                    "Batch credits withheld because a throttle rate limit put the agent's key in "
+                    "debt (released when it conforms again)")),
+      pipeline_reloads(r.counter("edge_gateway_pipeline_reloads_total",
+                                 "Pipeline reloads, by result", {{"result", "ok"}})),
+      pipeline_reload_failures(r.counter("edge_gateway_pipeline_reloads_total",
+                                         "Pipeline reloads, by result", {{"result", "failed"}})),
       backpressure(r.counter(
           "edge_gateway_backpressure_total",
           "Times a worker started withholding credit because a sink queue reached its high "
           "watermark")),
+      budget_exceeded(r.counter("edge_gateway_in_flight_budget_exceeded_total",
+                                "Times the in-flight memory went above "
+                                "gateway.max_in_flight_bytes (credit withheld until it fell to "
+                                "half)")),
       read_paused(
           r.counter("edge_gateway_read_paused_total",
                     "Times a connection stopped being read because its buffered bytes exceeded "

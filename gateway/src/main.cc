@@ -53,6 +53,7 @@ edge::Result<void> writeReadyFile(const std::string& path, const Gateway& gatewa
 
 struct SignalContext {
   Gateway* gateway = nullptr;
+  std::string config_path;  // "" = the built-in configuration (nothing to re-read)
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
   uv_signal_t sighup{};
@@ -136,15 +137,23 @@ int main(int argc, char** argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   edge::MetricsRegistry metrics;
-  std::shared_ptr<edge::gateway::Sink> sink;
-  if (config.discard_events) {
-    sink = std::make_shared<edge::sinks::DiscardSink>(
-        edge::sinks::DiscardSinkOptions{.queue_max_batches = config.sqlite.queue_max_batches},
-        metrics);
-  } else {
-    sink = std::make_shared<edge::sinks::SqliteSink>(config.sqlite, metrics);
+  // Every enabled sink, under the name routes use (docs/pipeline.md).
+  edge::gateway::SinkMap sinks;
+  std::string sink_description;
+  if (config.sqlite_enabled) {
+    sinks.emplace("sqlite", std::make_shared<edge::sinks::SqliteSink>(config.sqlite, metrics));
+    sink_description = "sqlite " + config.sqlite.path;
   }
-  Gateway gateway(&loop, config, sink, metrics);
+  if (config.discard_events) {
+    sinks.emplace(
+        "discard",
+        std::make_shared<edge::sinks::DiscardSink>(
+            edge::sinks::DiscardSinkOptions{.queue_max_batches = config.sqlite.queue_max_batches},
+            metrics));
+    sink_description += std::string(sink_description.empty() ? "" : ", ") +
+                        "discard (events routed there are thrown away)";
+  }
+  Gateway gateway(&loop, config, std::move(sinks), metrics);
 
   int exit_code = 0;
   if (auto started = gateway.start(); !started) {
@@ -159,11 +168,11 @@ int main(int argc, char** argv) {
 
   SignalContext signals;
   signals.gateway = &gateway;
+  signals.config_path = config_path;
   if (exit_code == 0) {
-    spdlog::info("edge-gateway {} ({}) ready: agents on {}:{}, tenant {}, sink {}",
+    spdlog::info("edge-gateway {} ({}) ready: agents on {}:{}, tenant {}, sinks {}",
                  edge::gateway::gatewayVersion(), config.id, config.listen.host,
-                 gateway.listenPort(), config.tenant,
-                 config.discard_events ? "discard (events are thrown away)" : config.sqlite.path);
+                 gateway.listenPort(), config.tenant, sink_description);
     uv_signal_init(&loop, &signals.sigint);
     uv_signal_init(&loop, &signals.sigterm);
     signals.sigint.data = &signals;
@@ -175,8 +184,20 @@ int main(int argc, char** argv) {
     uv_signal_start(
         &signals.sighup,
         [](uv_signal_t* handle, int) {
-          spdlog::info("received SIGHUP; reloading the CRL (gateway.tls.crl)");
-          static_cast<SignalContext*>(handle->data)->gateway->reloadCrl();
+          auto* context = static_cast<SignalContext*>(handle->data);
+          if (context->config_path.empty()) {
+            spdlog::info(
+                "received SIGHUP; reloading the CRL (gateway.tls.crl); the pipeline comes from "
+                "the built-in configuration, so there is none to re-read (start with --config)");
+            context->gateway->reloadCrl();
+            return;
+          }
+          spdlog::info(
+              "received SIGHUP; reloading the CRL (gateway.tls.crl) and the pipeline of {}",
+              context->config_path);
+          context->gateway->reloadCrl();
+          // Failures are logged with every reason; the running pipeline stays.
+          (void)context->gateway->reloadPipeline(context->config_path);
         },
         SIGHUP);
   } else {

@@ -1,11 +1,13 @@
-// Worker: accepts connections, routes batches to the sink and acks back,
-// applies the credit policy, and drains on shutdown (see worker.h).
+// Worker: accepts connections, runs batches through the pipeline, hands
+// them to their sinks and acks back once all committed, applies the credit
+// policy, and drains on shutdown (see worker.h).
 #include "worker.h"
 
 #include <spdlog/spdlog.h>
 #include <sys/stat.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
 #include <ctime>
 #include <utility>
@@ -20,32 +22,50 @@ namespace {
 // and the worker is never touched.
 class MailboxWatermarkListener final : public WatermarkListener {
  public:
-  MailboxWatermarkListener(std::shared_ptr<LoopMailbox> mailbox, Worker* worker)
-      : mailbox_(std::move(mailbox)), worker_(worker) {}
+  MailboxWatermarkListener(std::shared_ptr<LoopMailbox> mailbox, Worker* worker, std::string sink)
+      : mailbox_(std::move(mailbox)), worker_(worker), sink_(std::move(sink)) {}
   void onAboveHighWatermark() override {
-    Worker* worker = worker_;
-    mailbox_->post([worker] { worker->enterPressure(); });
+    mailbox_->post([worker = worker_, sink = sink_] { worker->enterPressure(sink); });
   }
   void onBelowLowWatermark() override {
-    Worker* worker = worker_;
-    mailbox_->post([worker] { worker->leavePressure(); });
+    mailbox_->post([worker = worker_, sink = sink_] { worker->leavePressure(sink); });
   }
 
  private:
   std::shared_ptr<LoopMailbox> mailbox_;
   Worker* worker_;
+  const std::string sink_;
 };
+
+constexpr SinkStatus kSinkStatuses[] = {SinkStatus::kOk, SinkStatus::kRetry, SinkStatus::kError};
 
 }  // namespace
 
-Worker::Worker(uv_loop_t* loop, const GatewayConfig& config, std::shared_ptr<Sink> sink,
-               GatewayMetrics& metrics)
+Worker::Worker(uv_loop_t* loop, const GatewayConfig& config, SinkMap sinks, GatewayMetrics& metrics,
+               MetricsRegistry& registry)
     : loop_(loop),
       config_(config),
-      sink_(std::move(sink)),
       metrics_(metrics),
+      registry_(registry),
       listener_(loop),
-      read_buffer_(new char[kReadBufferSize]) {}
+      read_buffer_(new char[kReadBufferSize]) {
+  for (auto& [name, sink] : sinks) {
+    SinkStats stats;
+    stats.name = name;
+    stats.sink = std::move(sink);
+    for (SinkStatus status : kSinkStatuses) {
+      const size_t i = static_cast<size_t>(status);
+      const MetricLabels labels{{"sink", name}, {"status", sinkStatusName(status)}};
+      stats.batches[i] =
+          &registry.counter("edge_gateway_sink_batches_total",
+                            "Batches (per destination) each sink completed, by status", labels);
+      stats.events[i] =
+          &registry.counter("edge_gateway_sink_events_total",
+                            "Events in the batches each sink completed, by status", labels);
+    }
+    sinks_.emplace(name, std::move(stats));
+  }
+}
 
 Worker::~Worker() {
   // Connections must have finished closing (the loop ran after close());
@@ -60,8 +80,16 @@ Result<void> Worker::start(bool reuse_port) {
   auto mailbox = LoopMailbox::create(loop_, [this] { afterDrain(); });
   if (!mailbox) return mailbox.error();
   mailbox_ = std::move(*mailbox);
-  sink_->addWatermarkListener(std::make_shared<MailboxWatermarkListener>(mailbox_, this));
-  sink_pressure_ = sink_->aboveHighWatermark();
+  if (auto built = replacePipeline(config_.pipeline); !built) {
+    mailbox_->close();
+    closed_ = true;
+    return built;
+  }
+  for (auto& [name, stats] : sinks_) {
+    stats.sink->addWatermarkListener(
+        std::make_shared<MailboxWatermarkListener>(mailbox_, this, name));
+  }
+  sink_pressure_ = anySinkAboveHighWatermark();
 
   if (auto tls = setUpTls(); !tls) {
     mailbox_->close();
@@ -79,6 +107,9 @@ Result<void> Worker::start(bool reuse_port) {
       "listening for agents on {}:{} ({})", config_.listen.host, listener_.port(),
       tls_ ? "TLS, client certificates required" + std::string(enroller_ ? " or enrollment" : "")
            : "PLAINTEXT, gateway.tls.allow_plaintext on loopback");
+  throttle_timer_ = new uv_timer_t;
+  uv_timer_init(loop_, throttle_timer_);
+  throttle_timer_->data = this;
   if (revocation_) {
     crl_timer_ = new uv_timer_t;
     uv_timer_init(loop_, crl_timer_);
@@ -278,6 +309,7 @@ void Worker::onAccept(uv_stream_t* server) {
 }
 
 void Worker::connectionClosing(Connection& connection) {
+  throttled_until_.erase(connection.id());
   if (open_.erase(connection.id()) > 0) {
     metrics_.connections.add(-1);
     if (!connection.agentId().empty()) {
@@ -299,48 +331,128 @@ void Worker::logProtocolError(const Connection& connection, ProtocolErrorReason 
   }
 }
 
-void Worker::submitBatch(Connection& connection, SinkBatchPtr batch, size_t payload_bytes,
-                         size_t memory_bytes) {
-  const size_t events = batch->events.size();
-  const uint64_t batch_id = batch->batch_id;
-  const uint64_t connection_id = connection.id();
-  metrics_.batches_received.inc();
-  metrics_.events_received.inc(events);
-  ++in_flight_;
-
-  std::shared_ptr<LoopMailbox> mailbox = mailbox_;
-  sink_->submit(std::move(batch), [mailbox, this, connection_id, batch_id, payload_bytes,
-                                   memory_bytes, events](SinkResult result) {
-    // Sink thread: only hand the result over. If the mailbox is closed the
-    // gateway is gone; the commit happened (or not) and the agent resends.
-    mailbox->post([this, connection_id, batch_id, payload_bytes, memory_bytes, events,
-                   result = std::move(result)]() mutable {
-      onBatchDone(connection_id, batch_id, payload_bytes, memory_bytes, events, std::move(result));
-    });
-  });
-  // The crossing callback arrives through the mailbox; polling here stops
-  // granting credit from this very moment.
-  if (!sink_pressure_ && sink_->aboveHighWatermark()) enterPressure();
+Result<void> Worker::replacePipeline(PipelineSpecPtr spec) {
+  std::vector<std::string> names;
+  for (const auto& [name, stats] : sinks_) names.push_back(name);
+  RunnerOptions options;
+  options.metrics = &registry_;
+  auto runner = PipelineRunner::create(std::move(spec), names, std::move(options));
+  if (!runner) return runner.error();
+  std::vector<SinkStats*> resolved;
+  for (const std::string& name : (*runner)->sinkNames()) {
+    // create() refused routes to sinks that do not run.
+    resolved.push_back(&sinks_.find(name)->second);
+  }
+  // Batches are routed synchronously in submitBatch, so none is half-way
+  // through the old runner; it goes when the last reference does.
+  pipeline_ = std::shared_ptr<PipelineRunner>(std::move(*runner));
+  pipeline_sinks_ = std::move(resolved);
+  return okResult();
 }
 
-void Worker::onBatchDone(uint64_t connection_id, uint64_t batch_id, size_t payload_bytes,
-                         size_t memory_bytes, size_t events, SinkResult result) {
-  --in_flight_;
-  const bool ok = result.status == SinkStatus::kOk;
-  if (ok) {
-    metrics_.batches_committed.inc();
-    metrics_.events_committed.inc(events);
-  } else {
-    metrics_.batches_retried.inc();
-    if (const uint64_t n = sink_log_limiter_.allow(); n > 0) {
-      spdlog::warn(
-          "sink {} did not commit batch {} ({}): {}; the agent is told to retry ({} similar "
-          "suppressed)",
-          sink_->name(), batch_id, sinkStatusName(result.status), result.reason, n - 1);
-    }
+void Worker::submitBatch(Connection& connection, std::shared_ptr<SinkBatch> batch,
+                         size_t payload_bytes, size_t memory_bytes) {
+  const uint64_t batch_id = batch->batch_id;
+  metrics_.batches_received.inc();
+  metrics_.events_received.inc(batch->events.size());
+  ++in_flight_;
+  in_flight_bytes_ += memory_bytes;
+  metrics_.in_flight_bytes.add(static_cast<int64_t>(memory_bytes));
+  if (!budget_pressure_ && in_flight_bytes_ > config_.max_in_flight_bytes) {
+    budget_pressure_ = true;
+    metrics_.budget_exceeded.inc();
+    spdlog::info(
+        "{} bytes of batches inside sinks, above gateway.max_in_flight_bytes ({}); withholding "
+        "credit until half of it",
+        in_flight_bytes_, config_.max_in_flight_bytes);
   }
 
-  auto it = open_.find(connection_id);
+  // Held for the call: the runner (its plugin instances) must outlive its use.
+  std::shared_ptr<PipelineRunner> runner = pipeline_;
+  runner->run(std::move(*batch), routed_);
+  batch.reset();
+  if (routed_.throttle_wait_ns > 0) {
+    int64_t& until = throttled_until_[connection.id()];
+    until = std::max(until, monotonicNow() + routed_.throttle_wait_ns);
+  }
+
+  auto pending = std::make_shared<PendingBatch>();
+  pending->connection_id = connection.id();
+  pending->batch_id = batch_id;
+  pending->payload_bytes = payload_bytes;
+  pending->memory_bytes = memory_bytes;
+  pending->routed_events = routed_.routed;
+  pending->pending = routed_.batches.size();
+  std::shared_ptr<LoopMailbox> mailbox = mailbox_;
+  if (routed_.batches.empty()) {
+    // Every event was dropped by a stage or matched no route: nothing to
+    // commit, and the agent may delete the batch. Acked through the
+    // mailbox like any other, so the ack is flushed with the others.
+    if (!mailbox->post([this, pending] { finishBatch(*pending); })) --in_flight_;
+    return;
+  }
+  for (RoutedSinkBatch& out : routed_.batches) {
+    SinkStats* stats = pipeline_sinks_[out.sink];
+    const size_t events = out.batch->events.size();
+    stats->sink->submit(
+        std::move(out.batch), [mailbox, this, pending, stats, events](SinkResult result) {
+          // Sink thread: only hand the result over. If the mailbox is closed the
+          // gateway is gone; the commit happened (or not) and the agent resends.
+          mailbox->post([this, pending, stats, events, result = std::move(result)]() mutable {
+            onSinkDone(pending, *stats, events, std::move(result));
+          });
+        });
+  }
+  routed_.batches.clear();
+  // The crossing callback arrives through the mailbox; polling here stops
+  // granting credit from this very moment.
+  if (!sink_pressure_) {
+    for (const auto& [name, stats] : sinks_) {
+      if (stats.sink->aboveHighWatermark()) {
+        enterPressure(name);
+        break;
+      }
+    }
+  }
+}
+
+void Worker::onSinkDone(const std::shared_ptr<PendingBatch>& batch, SinkStats& sink, size_t events,
+                        SinkResult result) {
+  const auto status = static_cast<size_t>(result.status);
+  sink.batches[status]->inc();
+  sink.events[status]->inc(events);
+  if (result.status != SinkStatus::kOk) {
+    if (const uint64_t n = sink_log_limiter_.allow(); n > 0) {
+      spdlog::warn(
+          "sink {} did not commit {} events of batch {} ({}): {}; the agent is told to retry ({} "
+          "similar suppressed)",
+          sink.name, events, batch->batch_id, sinkStatusName(result.status), result.reason, n - 1);
+    }
+    if (!batch->failed) {
+      batch->failed = true;
+      batch->reason = "sink " + sink.name + ": " + result.reason;
+    }
+  }
+  if (--batch->pending == 0) finishBatch(*batch);
+}
+
+void Worker::finishBatch(const PendingBatch& batch) {
+  --in_flight_;
+  in_flight_bytes_ -= std::min(batch.memory_bytes, in_flight_bytes_);
+  metrics_.in_flight_bytes.add(-static_cast<int64_t>(batch.memory_bytes));
+  if (budget_pressure_ && in_flight_bytes_ <= config_.max_in_flight_bytes / 2) {
+    budget_pressure_ = false;
+    releaseCredit("in-flight memory fell to half of gateway.max_in_flight_bytes");
+  }
+  const bool ok = !batch.failed;
+  if (ok) {
+    metrics_.batches_committed.inc();
+    metrics_.events_committed.inc(batch.routed_events);
+  } else {
+    metrics_.batches_retried.inc();
+  }
+
+  auto it = open_.find(batch.connection_id);
   if (it == open_.end()) {
     // Closed meanwhile: the commit stands, the agent resends and the sink
     // de-duplicates.
@@ -349,20 +461,70 @@ void Worker::onBatchDone(uint64_t connection_id, uint64_t batch_id, size_t paylo
     return;
   }
   Connection& connection = *it->second;
-  connection.batchFinished(memory_bytes);
+  connection.batchFinished(batch.memory_bytes);
   // RETRY for kError too: only the engine decides what is permanent, and a
   // dead-letter path does not exist yet.
-  connection.queueAck(batch_id, ok ? wire::ACK_STATUS_OK : wire::ACK_STATUS_RETRY,
-                      ok ? std::string() : result.reason);
+  connection.queueAck(batch.batch_id, ok ? wire::ACK_STATUS_OK : wire::ACK_STATUS_RETRY,
+                      ok ? std::string() : batch.reason);
   if (!draining_) {
-    if (sink_pressure_) {
-      connection.withholdCredit(1, payload_bytes);
+    const int64_t now = monotonicNow();
+    if (sink_pressure_ || budget_pressure_) {
+      connection.withholdCredit(1, batch.payload_bytes);
       metrics_.credit_withheld.inc();
+    } else if (throttled(batch.connection_id, now)) {
+      // The agent's key is in debt: its next batches wait in its spool
+      // until the limiter would let them through.
+      connection.withholdCredit(1, batch.payload_bytes);
+      metrics_.credit_throttled.inc();
+      armThrottleTimer(throttled_until_[batch.connection_id]);
     } else {
-      connection.queueCredit(1, payload_bytes);
+      connection.queueCredit(1, batch.payload_bytes);
     }
   }
   markDirty(connection);
+}
+
+int64_t Worker::monotonicNow() const { return pipeline::steadyNowNs(); }
+
+bool Worker::throttled(uint64_t connection_id, int64_t now) {
+  auto it = throttled_until_.find(connection_id);
+  if (it == throttled_until_.end()) return false;
+  if (it->second > now) return true;
+  throttled_until_.erase(it);
+  return false;
+}
+
+void Worker::armThrottleTimer(int64_t due_ns) {
+  if (closed_ || throttle_timer_ == nullptr) return;
+  if (throttle_timer_due_ != 0 && throttle_timer_due_ <= due_ns) return;  // fires earlier anyway
+  throttle_timer_due_ = due_ns;
+  const int64_t wait_ns = std::max<int64_t>(0, due_ns - monotonicNow());
+  // Rounded up: firing a little late is fine, early would re-arm for nothing.
+  const auto wait_ms = static_cast<uint64_t>((wait_ns + 999'999) / 1'000'000);
+  uv_timer_start(
+      throttle_timer_,
+      [](uv_timer_t* timer) { static_cast<Worker*>(timer->data)->onThrottleTimer(); }, wait_ms, 0);
+}
+
+void Worker::onThrottleTimer() {
+  throttle_timer_due_ = 0;
+  const int64_t now = monotonicNow();
+  int64_t next_due = 0;
+  for (auto it = throttled_until_.begin(); it != throttled_until_.end();) {
+    if (it->second > now) {
+      next_due = next_due == 0 ? it->second : std::min(next_due, it->second);
+      ++it;
+      continue;
+    }
+    const uint64_t id = it->first;
+    it = throttled_until_.erase(it);
+    // Under pressure the credit stays withheld; releaseCredit gives it back.
+    if (sink_pressure_ || budget_pressure_) continue;
+    auto open = open_.find(id);
+    if (open != open_.end() && open->second->releaseWithheldCredit()) markDirty(*open->second);
+  }
+  if (next_due != 0) armThrottleTimer(next_due);
+  afterDrain();  // flushes the released credit
 }
 
 void Worker::markDirty(Connection& connection) { dirty_.push_back(connection.id()); }
@@ -377,29 +539,45 @@ void Worker::afterDrain() {
   maybeDrained();
 }
 
-void Worker::enterPressure() {
+bool Worker::anySinkAboveHighWatermark() const {
+  return std::any_of(sinks_.begin(), sinks_.end(),
+                     [](const auto& entry) { return entry.second.sink->aboveHighWatermark(); });
+}
+
+void Worker::enterPressure(const std::string& sink) {
   if (sink_pressure_ || closed_) return;
   sink_pressure_ = true;
   metrics_.backpressure.inc();
-  spdlog::info("sink {} reached its high watermark ({} batches queued); withholding credit",
-               sink_->name(), sink_->queuedBatches());
+  auto it = sinks_.find(sink);
+  spdlog::info("sink {} reached its high watermark ({} batches queued); withholding credit", sink,
+               it != sinks_.end() ? it->second.sink->queuedBatches() : 0);
 }
 
-void Worker::leavePressure() {
+void Worker::leavePressure(const std::string& sink) {
   if (!sink_pressure_ || closed_) return;
-  // Already above again: that crossing's event is queued behind this one,
-  // and a later "below" will release the credit.
-  if (sink_->aboveHighWatermark()) return;
+  // Already above again (or another sink is): that crossing's event is
+  // queued behind this one, and a later "below" will release the credit.
+  if (anySinkAboveHighWatermark()) return;
   sink_pressure_ = false;
+  releaseCredit(("sink " + sink + " fell to its low watermark").c_str());
+}
+
+void Worker::releaseCredit(const char* why) {
+  if (sink_pressure_ || budget_pressure_ || closed_) return;
   size_t released = 0;
+  const int64_t now = monotonicNow();
   for (auto& [id, connection] : open_) {
+    // A throttled connection keeps its credit until its key conforms again.
+    if (throttled(id, now)) {
+      armThrottleTimer(throttled_until_[id]);
+      continue;
+    }
     if (connection->releaseWithheldCredit()) {
       markDirty(*connection);
       ++released;
     }
   }
-  spdlog::info("sink {} fell to its low watermark; credit released to {} connections",
-               sink_->name(), released);
+  spdlog::info("{}; credit released to {} connections", why, released);
 }
 
 size_t Worker::agentsWithHeartbeat() const {
@@ -441,13 +619,18 @@ void Worker::close() {
              [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
     crl_timer_ = nullptr;
   }
+  if (throttle_timer_ != nullptr) {
+    uv_close(reinterpret_cast<uv_handle_t*>(throttle_timer_),
+             [](uv_handle_t* handle) { delete reinterpret_cast<uv_timer_t*>(handle); });
+    throttle_timer_ = nullptr;
+  }
   std::vector<Connection*> connections;
   connections.reserve(open_.size());
   for (auto& [id, connection] : open_) connections.push_back(connection);
   for (Connection* connection : connections) connection->closeGracefully();
   if (in_flight_ > 0) {
     spdlog::warn(
-        "closing with {} batches still inside the sink; their acks are dropped and the agents "
+        "closing with {} batches still inside sinks; their acks are dropped and the agents "
         "resend",
         in_flight_);
   }

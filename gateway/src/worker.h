@@ -1,15 +1,18 @@
 // Worker: everything one libuv loop serves — a listener, its connections,
-// the hand-back of sink completions (LoopMailbox), the credit policy, and
-// the shutdown drain. The first cut runs one worker; issue "multi-core" runs
-// one per core with SO_REUSEPORT, so nothing here is shared between workers
-// except the sink and the (atomic) metrics.
+// its pipeline (stages and routing, PipelineRunner), the hand-back of sink
+// completions (LoopMailbox), the credit policy (sink pressure, throttle),
+// and the shutdown drain. The first cut runs one worker; issue "multi-core"
+// runs one per core with SO_REUSEPORT, so nothing here is shared between
+// workers except the sinks and the (atomic) metrics.
 #pragma once
 
 #include <uv.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -20,11 +23,13 @@
 #include "edge/gateway/config.h"
 #include "edge/gateway/loop_mailbox.h"
 #include "edge/gateway/metrics.h"
+#include "edge/gateway/pipeline_runner.h"
+#include "edge/gateway/pipeline_spec.h"
 #include "edge/gateway/sink.h"
 #include "edge/protocol/enrollment_token.h"
 #include "edge/protocol/pki.h"
+#include "edge/protocol/tls.h"
 #include "listener.h"
-#include "tls_include.h"
 
 namespace edge::gateway {
 
@@ -41,15 +46,25 @@ struct Enroller {
 
 class Worker {
  public:
-  Worker(uv_loop_t* loop, const GatewayConfig& config, std::shared_ptr<Sink> sink,
-         GatewayMetrics& metrics);
+  // `sinks`: every sink the gateway runs, by the names routes use.
+  // `registry`: where pipeline and per-sink counters are registered.
+  Worker(uv_loop_t* loop, const GatewayConfig& config, SinkMap sinks, GatewayMetrics& metrics,
+         MetricsRegistry& registry);
   ~Worker();
   Worker(const Worker&) = delete;
   Worker& operator=(const Worker&) = delete;
 
-  // Loop thread, before the loop runs or on it. On failure everything opened
-  // so far is closed (run the loop to finish the closes).
+  // Loop thread, before the loop runs or on it. Builds the pipeline from
+  // config.pipeline. On failure everything opened so far is closed (run the
+  // loop to finish the closes).
   Result<void> start(bool reuse_port);
+
+  // Loop thread: builds a runner for `spec` and makes it the one new
+  // batches go through. On failure (a plugin refusing to start, a route to
+  // a sink that does not run) the running pipeline stays. Batches already
+  // routed are unaffected either way.
+  Result<void> replacePipeline(PipelineSpecPtr spec);
+  const PipelineRunner& pipeline() const { return *pipeline_; }
   uint16_t port() const { return listener_.port(); }
 
   // Shutdown step 1: stop accepting, GOAWAY to every agent, stop reading
@@ -64,6 +79,12 @@ class Worker {
   size_t inFlightBatches() const { return in_flight_; }
   size_t agentsWithHeartbeat() const;
   bool sinkPressure() const { return sink_pressure_; }
+  // Estimated memory of this worker's batches inside sinks, and whether it
+  // is above gateway.max_in_flight_bytes (credit withheld until half).
+  size_t inFlightBytes() const { return in_flight_bytes_; }
+  bool overBudget() const { return budget_pressure_; }
+  // Connections whose credit is held back by a throttle rate limit now.
+  size_t throttledConnections() const { return throttled_until_.size(); }
 
   // Reloads gateway.tls.crl now (SIGHUP) and disconnects agents whose
   // certificate it revokes. No-op without a CRL file.
@@ -82,8 +103,10 @@ class Worker {
   char* readBuffer() { return read_buffer_.get(); }
   size_t readBufferSize() const { return kReadBufferSize; }
   std::string newSessionId();
-  // Hands a verified batch to the sink; the ack comes back via the mailbox.
-  void submitBatch(Connection& connection, SinkBatchPtr batch, size_t payload_bytes,
+  // Runs a verified batch through the pipeline and hands the results to
+  // their sinks; the ack goes out (via the mailbox) once every sink it was
+  // routed to completed it: OK if all committed, else RETRY.
+  void submitBatch(Connection& connection, std::shared_ptr<SinkBatch> batch, size_t payload_bytes,
                    size_t memory_bytes);
   void logProtocolError(const Connection& connection, ProtocolErrorReason reason,
                         const std::string& message);
@@ -93,9 +116,9 @@ class Worker {
   void connectionFreed(Connection* connection);
   void markDirty(Connection& connection);
 
-  // Watermark events, posted through the mailbox.
-  void enterPressure();
-  void leavePressure();
+  // Watermark events of the named sink, posted through the mailbox.
+  void enterPressure(const std::string& sink);
+  void leavePressure(const std::string& sink);
 
  private:
   static constexpr size_t kReadBufferSize = 64 * 1024;
@@ -107,15 +130,48 @@ class Worker {
   Result<void> setUpTls();
   void checkCrlFile();
   void disconnectRevoked();
-  void onBatchDone(uint64_t connection_id, uint64_t batch_id, size_t payload_bytes,
-                   size_t memory_bytes, size_t events, SinkResult result);
+  // Per-sink counters: edge_gateway_sink_{batches,events}_total{sink,status}.
+  struct SinkStats {
+    std::string name;
+    std::shared_ptr<Sink> sink;
+    std::array<Counter*, 3> batches{};  // by SinkStatus
+    std::array<Counter*, 3> events{};
+  };
+  // One agent batch until every sink it was routed to answered.
+  struct PendingBatch {
+    uint64_t connection_id = 0;
+    uint64_t batch_id = 0;
+    size_t payload_bytes = 0;
+    size_t memory_bytes = 0;
+    uint64_t routed_events = 0;
+    size_t pending = 0;  // sink batches not yet completed
+    bool failed = false;
+    std::string reason;  // of the first sink that did not commit
+  };
+  bool anySinkAboveHighWatermark() const;
+  // Gives withheld credit back to every connection not throttled, unless a
+  // pressure (sink watermark, memory budget) still holds.
+  void releaseCredit(const char* why);
+  void onSinkDone(const std::shared_ptr<PendingBatch>& batch, SinkStats& sink, size_t events,
+                  SinkResult result);
+  void finishBatch(const PendingBatch& batch);
+  // Throttle: credit of a connection whose key is in debt waits until then.
+  int64_t monotonicNow() const;
+  bool throttled(uint64_t connection_id, int64_t now);
+  void armThrottleTimer(int64_t due_ns);
+  void onThrottleTimer();
   void afterDrain();
   void maybeDrained();
 
   uv_loop_t* loop_;
   const GatewayConfig& config_;
-  std::shared_ptr<Sink> sink_;
   GatewayMetrics& metrics_;
+  MetricsRegistry& registry_;
+  std::map<std::string, SinkStats, std::less<>> sinks_;
+  // The pipeline new batches go through, and its sink indices resolved.
+  std::shared_ptr<PipelineRunner> pipeline_;
+  std::vector<SinkStats*> pipeline_sinks_;
+  PipelineResult routed_;  // reused batch after batch
   Listener listener_;
   std::shared_ptr<LoopMailbox> mailbox_;
   std::unique_ptr<char[]> read_buffer_;
@@ -129,6 +185,12 @@ class Worker {
 
   size_t in_flight_ = 0;
   bool sink_pressure_ = false;
+  size_t in_flight_bytes_ = 0;
+  bool budget_pressure_ = false;
+  // Connection id -> monotonic ns until which its credit is withheld.
+  std::unordered_map<uint64_t, int64_t> throttled_until_;
+  uv_timer_t* throttle_timer_ = nullptr;  // owned by libuv from init until its close callback
+  int64_t throttle_timer_due_ = 0;        // 0 = not armed
   bool draining_ = false;
   bool closed_ = false;
   std::function<void()> drained_;

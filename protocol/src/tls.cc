@@ -190,7 +190,7 @@ const char* tlsFailureName(TlsFailure failure) {
       return "name_mismatch";
     case TlsFailure::kBadCertificate:
       return "bad_certificate";
-    case TlsFailure::kProtocolVersion:
+    case TlsFailure::kUnsupportedVersion:
       return "protocol_version";
     case TlsFailure::kNoCommonCipher:
       return "no_common_cipher";
@@ -384,6 +384,7 @@ struct TlsSession::Impl {
   bool verify_aborted = false;   // the verify callback refused (ClientAuth::kOptional)
   std::string peer_description;  // subject and serial of the certificate being verified
   TlsFailure failure = TlsFailure::kNone;
+  int peer_alert = -1;  // the peer's fatal alert, if it sent one
   Error error;
   std::optional<PeerIdentity> peer;
 };
@@ -467,12 +468,13 @@ Error TlsSession::Impl::failHandshake(int ret) {
               "the edge CA (enroll with a token to get one)");
     case MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE: {
       const unsigned char alert = ssl.in_msg != nullptr ? ssl.in_msg[1] : 0;
+      if (!failed) peer_alert = alert;
       return fail(TlsFailure::kPeerAlert, ErrorCode::kProtocol,
                   prefix + "the " + peerRole() + " aborted with alert " + alertName(alert) + " (" +
                       std::to_string(alert) + ")" + alertHint(alert));
     }
     case MBEDTLS_ERR_SSL_BAD_HS_PROTOCOL_VERSION:
-      return fail(TlsFailure::kProtocolVersion, ErrorCode::kProtocol,
+      return fail(TlsFailure::kUnsupportedVersion, ErrorCode::kProtocol,
                   prefix + "the " + peerRole() +
                       " offered only TLS versions older than 1.2; edge requires TLS 1.2");
     case MBEDTLS_ERR_SSL_NO_CIPHER_CHOSEN:
@@ -501,6 +503,7 @@ Error TlsSession::Impl::failHandshake(int ret) {
 Error TlsSession::Impl::failIo(int ret, const char* doing) {
   if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE) {
     const unsigned char alert = ssl.in_msg != nullptr ? ssl.in_msg[1] : 0;
+    if (!failed) peer_alert = alert;
     return fail(TlsFailure::kPeerAlert, ErrorCode::kClosed,
                 std::string("TLS: the ") + peerRole() + " closed the connection with alert " +
                     alertName(alert) + " (" + std::to_string(alert) + ")" + alertHint(alert));
@@ -707,6 +710,7 @@ bool TlsSession::failed() const { return impl_->failed; }
 bool TlsSession::peerClosed() const { return impl_->peer_closed; }
 const Error& TlsSession::error() const { return impl_->error; }
 TlsFailure TlsSession::failure() const { return impl_->failure; }
+int TlsSession::peerAlert() const { return impl_->peer_alert; }
 const std::optional<PeerIdentity>& TlsSession::peerIdentity() const { return impl_->peer; }
 bool TlsSession::resumed() const { return impl_->resumed; }
 

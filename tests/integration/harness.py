@@ -163,8 +163,12 @@ class Process:
 
 
 class Gateway(Process):
-    def __init__(self, workdir, listen_port=0, extra_yaml="", name="gateway"):
+    PLAINTEXT = "tls: {enabled: false, allow_plaintext: true}"
+
+    def __init__(self, workdir, listen_port=0, extra_yaml="", name="gateway", tls_yaml=PLAINTEXT):
+        """tls_yaml: gateway.tls / gateway.enrollment, plaintext on loopback by default."""
         super().__init__(workdir, name)
+        self.tls_yaml = tls_yaml
         self.data_dir = os.path.join(workdir, f"{name}-data")
         self.config_path = os.path.join(workdir, f"{name}.yaml")
         self.ready_path = os.path.join(workdir, f"{name}.ready")
@@ -177,14 +181,14 @@ class Gateway(Process):
         return os.path.join(self.data_dir, "events.db")
 
     def start(self):
+        tls_yaml = "".join("  " + line + "\n" for line in self.tls_yaml.strip().splitlines())
         with open(self.config_path, "w") as f:
             f.write(f"""
 gateway:
   listen: 127.0.0.1:{self.listen_port}
   data_dir: {self.data_dir}
   tenant: default
-  tls: {{enabled: false, allow_plaintext: true}}
-admin:
+{tls_yaml}admin:
   listen: 127.0.0.1:0
 log:
   level: debug
@@ -238,10 +242,14 @@ class Agent(Process):
 
     gateway_port may be one port or a list (output.gateways); input_yaml adds
     keys to the file input (e.g. multiline); output_yaml and spool_yaml add
-    keys to those sections; extra_yaml is appended as is."""
+    keys to those sections; extra_yaml is appended as is. tls_yaml is the
+    output.tls/output.enrollment part: by default plaintext, which the agent
+    allows only because the gateways are on loopback."""
+
+    PLAINTEXT = "tls: {enabled: false, allow_plaintext: true}"
 
     def __init__(self, workdir, gateway_port, files, start_at="beginning", hostname="e2e-host", extra_yaml="",
-                 input_yaml="", output_yaml="", spool_yaml="", admin=False):
+                 input_yaml="", output_yaml="", spool_yaml="", admin=False, tls_yaml=PLAINTEXT):
         super().__init__(workdir, "agent")
         self.data_dir = os.path.join(workdir, "agent-data")
         self.config_path = os.path.join(workdir, "agent.yaml")
@@ -253,6 +261,7 @@ class Agent(Process):
         self.input_yaml = input_yaml
         self.output_yaml = output_yaml
         self.spool_yaml = spool_yaml
+        self.tls_yaml = tls_yaml
         self.admin_port = free_port() if admin else None
 
     @property
@@ -288,7 +297,7 @@ log:
   gateways: [{gateways}]
   reconnect_min: 50ms
   reconnect_max: 500ms
-{indent(self.output_yaml, 2)}{self.extra_yaml}
+{indent(self.tls_yaml, 2)}{indent(self.output_yaml, 2)}{self.extra_yaml}
 """)
         self._spawn([binary("EDGE_AGENT"), "--config", self.config_path])
         return self

@@ -59,7 +59,7 @@ TEST(AgentConfigTest, OmittedKeysTakeTheirDefaults) {
   EXPECT_EQ(file.partial_line_timeout, std::chrono::seconds(5));
   EXPECT_EQ(file.rotate_wait, std::chrono::seconds(5));
   EXPECT_TRUE(file.multiline.start_pattern.empty());
-  EXPECT_EQ(config->output.compression_level, 3);
+  EXPECT_EQ(config->output.compression_level, 1);
   EXPECT_EQ(config->output.max_in_flight_batches, 8u);
   EXPECT_EQ(config->output.reconnect_min, std::chrono::milliseconds(200));
   EXPECT_EQ(config->output.reconnect_max, std::chrono::seconds(30));

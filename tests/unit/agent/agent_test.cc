@@ -33,7 +33,8 @@ TEST(AgentTest, SigtermFlushesBufferedEventsAndExitsCleanly) {
   auto config = parseAgentConfig(R"(
 agent: {hostname: test-host}
 spool: {flush_interval: 10m, batch_max_events: 100000}
-output: {gateways: ["127.0.0.1:1"], reconnect_min: 1s, reconnect_max: 1s}
+output: {gateways: ["127.0.0.1:1"], reconnect_min: 1s, reconnect_max: 1s,
+         tls: {enabled: false, allow_plaintext: true}}
 )",
                                  "test.yaml");
   ASSERT_TRUE(config.ok()) << config.error().message;
@@ -86,7 +87,9 @@ output: {gateways: ["127.0.0.1:1"], reconnect_min: 1s, reconnect_max: 1s}
 TEST(AgentTest, StartsWithAFreshSpoolWhenTheOldOneIsGarbage) {
   TempDir dir;
   testing::writeFile(dir.file("spool.db"), "not a database at all, just text\n");
-  auto config = parseAgentConfig("agent: {hostname: h}\ninputs: []\n", "test.yaml");
+  auto config = parseAgentConfig(
+      "agent: {hostname: h}\ninputs: []\noutput: {tls: {enabled: false, allow_plaintext: true}}\n",
+      "test.yaml");
   ASSERT_TRUE(config.ok()) << config.error().message;
   config->data_dir = dir.path();
   auto agent = Agent::create(*config);

@@ -42,6 +42,13 @@ TEST(GatewayConfigTest, BuiltInDefaultParsesToTheDocumentedDefaults) {
   EXPECT_EQ(c.sqlite.queue_max_batches, 64u);
   EXPECT_TRUE(c.sqlite.path.empty());
   EXPECT_FALSE(c.discard_events);
+  EXPECT_TRUE(c.sqlite_enabled);
+  EXPECT_EQ(c.enabledSinks(), std::vector<std::string>{"sqlite"});
+  EXPECT_TRUE(c.plugin_dir.empty());
+  EXPECT_EQ(c.max_in_flight_bytes, 256u << 20);
+  ASSERT_NE(c.pipeline, nullptr);
+  EXPECT_FALSE(c.pipeline->hasRouting());  // everything to the one sink
+  EXPECT_TRUE(c.pipeline->config.stages.empty());
   // The demo's loopback plaintext, explicitly allowed.
   EXPECT_FALSE(c.tls.enabled);
   EXPECT_TRUE(c.tls.allow_plaintext);
@@ -191,6 +198,35 @@ TEST(GatewayCliTest, CheckConfigPrintsEveryErrorAndFails) {
   EXPECT_NE(result.output.find(path + ":6: sinks.sqlite.synchronous:"), std::string::npos)
       << result.output;
   EXPECT_EQ(result.output.find("config OK"), std::string::npos);
+}
+
+TEST(GatewayCliTest, CheckConfigReportsPipelineErrorsWithTheOthers) {
+  TempDir dir;
+  const std::string path = dir.file("bad.yaml");
+  std::ofstream(path)
+      << "gateway:\n  listen: nohost\n  tls: {enabled: false, allow_plaintext: true}\n"
+         "pipeline:\n  routes:\n    - name: r\n      sinkz: [sqlite]\n"
+         "  default_route: {sinks: [kafka]}\n";
+  RunResult result = run("--check-config --config " + path);
+  EXPECT_EQ(result.exit_code, 1) << result.output;
+  EXPECT_NE(result.output.find(path + ":2: gateway.listen:"), std::string::npos) << result.output;
+  EXPECT_NE(result.output.find(path + ":7: pipeline.routes[0].sinkz: unknown key, did you mean "
+                                      "'sinks'?"),
+            std::string::npos)
+      << result.output;
+  EXPECT_NE(result.output.find(path + ":8: pipeline.default_route.sinks[0]: unknown sink "
+                                      "\"kafka\"; configured sinks are sqlite"),
+            std::string::npos)
+      << result.output;
+
+  // A good pipeline passes.
+  std::ofstream(path, std::ios::trunc)
+      << testConfigYaml(dir.path(), "", "    enabled: true\n  discard: {enabled: true}\n")
+      << "pipeline:\n  routes:\n    - {name: e, match: {field: raw, prefix: ERROR}, sinks: "
+         "[sqlite]}\n  default_route: {sinks: [discard]}\n";
+  result = run("--check-config --config " + path);
+  EXPECT_EQ(result.exit_code, 0) << result.output;
+  EXPECT_NE(result.output.find("config OK"), std::string::npos) << result.output;
 }
 
 TEST(GatewayCliTest, CheckConfigAcceptsAGoodFileAndTheBuiltInDefault) {

@@ -10,12 +10,8 @@
 #include "../security/test_pki.h"
 #include "edge/protocol/enrollment_token.h"
 #include "edge/protocol/pki.h"
-#include "test_support.h"
-// TlsFailure::kProtocolVersion shadows protocol::kProtocolVersion (harmless).
-#pragma GCC diagnostic push
-#pragma GCC diagnostic ignored "-Wshadow"
 #include "edge/protocol/tls.h"
-#pragma GCC diagnostic pop
+#include "test_support.h"
 
 namespace edge::gateway::testing {
 namespace {
@@ -459,6 +455,63 @@ TEST_F(TlsGatewayTest, CrlReloadDisconnectsARevokedAgent) {
   EXPECT_FALSE(retry.handshake());
   EXPECT_TRUE(gateway.waitForCounter("edge_gateway_tls_handshake_failures_total", 1,
                                      {{"reason", "revoked_certificate"}}));
+}
+
+// Renewal: a CSR without a token over mutual TLS gets a certificate for the
+// identity of the verified certificate, whatever the CSR's subject says.
+TEST_F(TlsGatewayTest, RenewalCertifiesTheVerifiedIdentityOnly) {
+  GatewayHarness gateway(yaml(true));
+  ASSERT_TRUE(gateway.start());
+  auto current = makeAgent(ca_, "agent-5", "acme");
+  const std::string key = must(protocol::generatePrivateKeyPem(), "key");
+  const std::string csr = must(protocol::createCsr(key, "someone-else", "other"), "csr");
+  auto renewHello = [&](TlsAgent& agent, const std::string& agent_id) {
+    wire::Hello hello = agent.makeHello(agent_id);
+    hello.set_csr_pem(csr);
+    agent.sendControl(protocol::FrameType::kHello, hello);
+  };
+  {
+    TlsAgent agent(gateway.port(), ca_, current.cert_pem, current.key_pem);
+    ASSERT_TRUE(agent.handshake());
+    renewHello(agent, "agent-5");
+    wire::Welcome welcome;
+    ASSERT_TRUE(agent.expect(protocol::FrameType::kWelcome, welcome));
+    auto info = must(protocol::inspectCertificate(welcome.client_cert_pem()), "inspect");
+    EXPECT_EQ(info.common_name, "agent-5");
+    EXPECT_EQ(info.organization, "acme");
+    EXPECT_NE(info.serial_hex, current.info.serial_hex);
+    EXPECT_EQ(welcome.ca_cert_pem(), ca_.cert_pem);
+    EXPECT_FALSE(agent.readFrame().has_value()) << "the gateway closes after the certificate";
+
+    // The renewed certificate (with the CSR's key) is accepted.
+    TlsAgent renewed(gateway.port(), ca_, welcome.client_cert_pem(), key);
+    ASSERT_TRUE(renewed.handshake());
+    renewed.sendControl(protocol::FrameType::kHello, renewed.makeHello("agent-5"));
+    wire::Welcome session;
+    ASSERT_TRUE(renewed.expect(protocol::FrameType::kWelcome, session));
+    EXPECT_TRUE(session.client_cert_pem().empty());
+  }
+  {
+    TlsAgent agent(gateway.port(), ca_, current.cert_pem, current.key_pem);
+    ASSERT_TRUE(agent.handshake());
+    renewHello(agent, "agent-6");
+    wire::Error error;
+    ASSERT_TRUE(agent.expect(protocol::FrameType::kError, error));
+    EXPECT_EQ(error.code(), wire::ERROR_CODE_UNAUTHENTICATED);
+    EXPECT_NE(error.reason().find("does not match the client certificate"), std::string::npos)
+        << error.reason();
+  }
+  {
+    auto other_tenant = makeAgent(ca_, "agent-7", "globex");
+    TlsAgent agent(gateway.port(), ca_, other_tenant.cert_pem, other_tenant.key_pem);
+    ASSERT_TRUE(agent.handshake());
+    renewHello(agent, "agent-7");
+    wire::Error error;
+    ASSERT_TRUE(agent.expect(protocol::FrameType::kError, error));
+    EXPECT_NE(error.reason().find("for tenant acme only"), std::string::npos) << error.reason();
+  }
+  EXPECT_EQ(gateway.counter("edge_gateway_enrollments_total", {{"result", "ok"}}), 1u);
+  EXPECT_EQ(gateway.counter("edge_gateway_enrollments_total", {{"result", "refused"}}), 2u);
 }
 
 TEST_F(TlsGatewayTest, MissingCertificateFileFailsAtStartWithItsKey) {

@@ -18,8 +18,8 @@
 namespace edge::agent {
 
 struct SpoolConfig {
-  std::string path;                 // empty: <data_dir>/spool.db
-  bool synchronous_full = false;    // PRAGMA synchronous=FULL instead of NORMAL
+  std::string path;               // empty: <data_dir>/spool.db
+  bool synchronous_full = false;  // PRAGMA synchronous=FULL instead of NORMAL
   // Spooled payload bytes at which each input's when_full policy applies.
   uint64_t max_bytes = 1ull << 30;
   uint32_t batch_max_events = 500;
@@ -27,9 +27,40 @@ struct SpoolConfig {
   std::chrono::milliseconds flush_interval{200};
 };
 
+// output.tls: how the agent authenticates gateways and itself (docs/agent.md,
+// docs/security.md). TLS is the default; plaintext needs enabled: false,
+// allow_plaintext: true and loopback gateways, like the gateway's own rule.
+struct TlsClientConfig {
+  bool enabled = true;
+  bool allow_plaintext = false;
+  std::string ca;         // the edge CA certificate; empty: <state_dir>/ca.crt
+  std::string cert;       // the agent's certificate; empty: <state_dir>/agent.crt
+  std::string key;        // its private key; empty: <state_dir>/agent.key
+  std::string state_dir;  // empty: <data_dir>/tls
+  // The name checked against the gateway certificate's SANs; empty: the
+  // host of each output.gateways entry, as dialed.
+  std::string server_name;
+  // From TCP connect to the end of the TLS handshake.
+  std::chrono::milliseconds handshake_timeout{10000};
+  // Renew once less than renew_fraction of the certificate's lifetime is
+  // left, or, when renew_before is set, once less than that much time is.
+  double renew_fraction = 1.0 / 3.0;
+  std::chrono::seconds renew_before{0};
+};
+
+// output.enrollment: getting the first certificate with a token.
+struct EnrollmentConfig {
+  std::string token;       // an edgectl token create token
+  std::string token_file;  // or a file holding it (read again before every attempt)
+  std::string tenant_hint;
+  // After a refusal, the first wait before trying again; doubles up to retry_max.
+  std::chrono::milliseconds retry_min{30000};
+  std::chrono::milliseconds retry_max{3600000};
+};
+
 struct OutputConfig {
   std::vector<std::string> gateways{"127.0.0.1:7400"};
-  int compression_level = 3;  // zstd level; 0 sends uncompressed batches
+  int compression_level = 1;  // zstd level; 0 sends uncompressed batches
   uint32_t max_in_flight_batches = 8;
   std::chrono::milliseconds reconnect_min{200};
   std::chrono::milliseconds reconnect_max{30000};
@@ -42,6 +73,8 @@ struct OutputConfig {
   // After GOAWAY or a ttl reconnect: how long to wait for outstanding acks
   // before closing the connection anyway (the rest is resent elsewhere).
   std::chrono::milliseconds drain_timeout{5000};
+  TlsClientConfig tls;
+  EnrollmentConfig enrollment;
 };
 
 struct AgentConfig {
@@ -60,6 +93,11 @@ struct AgentConfig {
 
   // spool.path, or <data_dir>/spool.db when it is empty.
   std::string spoolPath() const;
+  // output.tls.state_dir, or <data_dir>/tls; and the files in it unless set.
+  std::string tlsStateDir() const;
+  std::string tlsCaPath() const;
+  std::string tlsCertPath() const;
+  std::string tlsKeyPath() const;
 };
 
 // Parses and validates YAML text; `filename` is used in error messages.

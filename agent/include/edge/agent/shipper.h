@@ -4,6 +4,11 @@
 // max_in_flight_batches. A batch leaves the spool only on an OK (or
 // REJECTED) ack; on disconnect everything unacked is resent on the next
 // connection, which is retried with exponential backoff and jitter.
+//
+// With credentials the connection is TLS (mbedTLS, edge/protocol/tls.h) with
+// the agent's certificate; an agent without one enrolls first (HELLO with
+// token and CSR, WELCOME with the certificate, reconnect), and renews its
+// certificate before it expires (docs/security.md, "The agent side").
 #pragma once
 
 #include <chrono>
@@ -20,6 +25,8 @@ struct uv_loop_s;
 typedef struct uv_loop_s uv_loop_t;
 
 namespace edge::agent {
+
+class AgentCredentials;
 
 struct ShipperOptions {
   // host:port. The agent prefers them in rendezvous order of its id
@@ -39,6 +46,20 @@ struct ShipperOptions {
   std::chrono::milliseconds ack_timeout_warning{60000};
   // How long a draining session (GOAWAY, ttl) waits for outstanding acks.
   std::chrono::milliseconds drain_timeout{5000};
+
+  // TLS. Null credentials = plaintext (the configuration allows that only
+  // for loopback gateways).
+  std::shared_ptr<AgentCredentials> credentials;
+  // The name the gateway certificate must carry as a SAN; "" = the host of
+  // each gateway address as dialed.
+  std::string tls_server_name;
+  // From TCP connect to the end of the TLS handshake (then handshake_timeout
+  // applies again, for WELCOME).
+  std::chrono::milliseconds tls_handshake_timeout{10000};
+  // After an enrollment refusal: the first wait before trying again,
+  // doubling up to the max.
+  std::chrono::milliseconds enrollment_retry_min{30000};
+  std::chrono::milliseconds enrollment_retry_max{3600000};
 };
 
 // The gateways in the order agent `agent_id` prefers them: highest random
@@ -86,6 +107,8 @@ class Shipper {
   bool isInFlight(uint64_t batch_id) const;
   // The gateway of the current (or last) session attempt.
   const std::string& gateway() const;
+  // The last connection resumed a TLS session (no full handshake).
+  bool tlsResumed() const;
 
  private:
   struct Impl;

@@ -5,12 +5,15 @@
 
 #include <chrono>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "edge/common/config.h"
 #include "edge/common/log.h"
 #include "edge/common/result.h"
+#include "edge/gateway/pipeline_spec.h"
 #include "edge/sinks/sqlite_sink.h"
 
 namespace edge::gateway {
@@ -60,6 +63,9 @@ struct GatewayConfig {
   uint64_t max_decompressed_bytes = 64ull << 20;
   uint32_t max_connections = 10000;
   uint64_t max_buffered_bytes_per_connection = 16ull << 20;
+  // Global budget for decoded batches inside sinks (all connections). Above
+  // it credit is withheld until the total falls to half; /readyz says 503.
+  uint64_t max_in_flight_bytes = 256ull << 20;
   std::chrono::milliseconds hello_timeout{10'000};
   std::chrono::milliseconds idle_timeout{120'000};
   std::chrono::milliseconds heartbeat_interval{10'000};
@@ -76,19 +82,44 @@ struct GatewayConfig {
 
   // sinks.sqlite; path "" until resolveDefaults(): <data_dir>/events.db.
   sinks::SqliteSinkOptions sqlite;
-  // sinks.discard.enabled: ack and throw events away instead of storing them
-  // (storage-sinks/out_discard; benchmarks and smoke tests only).
+  // sinks.sqlite.enabled: default true, except when sinks.discard.enabled is
+  // true (then only discard runs unless sqlite is enabled explicitly).
+  bool sqlite_enabled = true;
+  // sinks.discard.enabled: ack and throw events away (storage-sinks/out_discard;
+  // benchmarks and smoke tests, or a route's "keep nothing" destination).
   bool discard_events = false;
+
+  // gateway.plugin_dir: where plugin stages' .so files are loaded from.
+  std::string plugin_dir;
+  // The `pipeline:` section, validated (plugins loaded, options checked).
+  // Never null after readGatewayConfig; an empty spec sends every event to
+  // the one enabled sink.
+  PipelineSpecPtr pipeline;
+
+  // Names of the enabled sinks ("sqlite", "discard"), the names routes use.
+  std::vector<std::string> enabledSinks() const;
 };
 
 // Reads the document into a config; errors are recorded in the document
-// (check doc.finish()). Exposed for tools that embed gateway sections.
-GatewayConfig readGatewayConfig(ConfigDocument& doc);
+// (check doc.finish()). Exposed for tools that embed gateway sections. The
+// pipeline's ConfigNodes point into `doc`, so keep it alive as long as the
+// config, or pass it as `owner` to have config.pipeline hold it.
+GatewayConfig readGatewayConfig(ConfigDocument& doc,
+                                std::shared_ptr<ConfigDocument> owner = nullptr);
 
 // Parses and validates YAML text; on failure kConfig with every error, one
 // per line, each "filename:line: key: message".
 Result<GatewayConfig> parseGatewayConfig(std::string_view yaml, std::string filename);
 Result<GatewayConfig> loadGatewayConfigFile(const std::string& filename);
+
+// For a pipeline reload (SIGHUP): reads the whole file with every check of
+// start-up (a typo anywhere is reported, not half-applied), then returns its
+// pipeline, which also loaded gateway.plugin_dir. Only the pipeline takes
+// effect; the sinks are fixed at start-up, so a route to a sink that is not
+// in `running_sinks` is refused. On any error: kConfig with every message,
+// one per line, file:line first.
+Result<PipelineSpecPtr> loadPipelineForReload(const std::string& filename,
+                                              const std::vector<std::string>& running_sinks);
 
 // Fills what depends on other settings or the machine: id (hostname) and
 // sinks.sqlite.path (<data_dir>/events.db). Call after command-line overrides.

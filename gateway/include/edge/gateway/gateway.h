@@ -1,12 +1,14 @@
 // Gateway: the whole edge-gateway service on one libuv loop — the agent
-// listener and its connections (a Worker), the sink, and the admin HTTP
-// server (/metrics, /healthz). main() adds the command line, signals and
-// the ready file; tests drive the same object on their own loop.
+// listener and its connections (a Worker running the pipeline), the sinks,
+// and the admin HTTP server (/metrics, /healthz). main() adds the command
+// line, signals and the ready file; tests drive the same object on their
+// own loop. Admin endpoints: /metrics, /healthz (liveness and detail),
+// /readyz (whether to send agents here).
 //
 //   uv_loop_t loop; uv_loop_init(&loop);
 //   MetricsRegistry metrics;
-//   auto sink = std::make_shared<sinks::SqliteSink>(config.sqlite, metrics);
-//   Gateway gateway(&loop, config, sink, metrics);
+//   SinkMap sinks{{"sqlite", std::make_shared<sinks::SqliteSink>(config.sqlite, metrics)}};
+//   Gateway gateway(&loop, config, sinks, metrics);
 //   if (auto st = gateway.start(); !st) { ...; uv_run(&loop, UV_RUN_DEFAULT); }  // run to finish
 //   closes
 //   ... gateway.shutdown(); uv_run returns once everything is closed.
@@ -35,8 +37,11 @@ class Worker;
 
 class Gateway {
  public:
-  // `config` must have gone through resolveDefaults(). The sink is started
-  // by start() and stopped by shutdown().
+  // `config` must have gone through resolveDefaults(). The sinks are
+  // started by start() and stopped by shutdown(); config.pipeline routes to
+  // them by their map names (without routes: to the only one).
+  Gateway(uv_loop_t* loop, GatewayConfig config, SinkMap sinks, MetricsRegistry& metrics);
+  // One sink, named by its name() (e.g. "sqlite").
   Gateway(uv_loop_t* loop, GatewayConfig config, std::shared_ptr<Sink> sink,
           MetricsRegistry& metrics);
   // Only after shutdown() finished and the loop ran dry (or start() failed
@@ -53,6 +58,14 @@ class Gateway {
   // Reloads gateway.tls.crl now (SIGHUP) and disconnects agents it revokes;
   // the file is also polled every gateway.tls.crl_check_interval. Loop thread.
   void reloadCrl();
+  // Re-reads the configuration file (SIGHUP; every check of start-up) and
+  // makes new batches use its `pipeline:` and gateway.plugin_dir; batches already inside sinks
+  // finish as they were routed, and agent connections stay up. If anything
+  // fails to load or validate, the running pipeline stays and the error
+  // (every message, file:line first) is logged and returned. Loop thread.
+  Result<void> reloadPipeline(const std::string& config_path);
+  // The pipeline new batches go through.
+  PipelineSpecPtr pipeline() const;
   uint16_t adminPort() const;  // 0 when admin.listen is off
   const GatewayConfig& config() const { return config_; }
 
@@ -66,13 +79,19 @@ class Gateway {
   // The /healthz document: {"status":"ok"|"failing", "connections":N, ...}.
   // Second: true when healthy (HTTP 200), false for 503.
   std::pair<std::string, bool> healthJson() const;
+  // The /readyz document: whether a load balancer should send agents here.
+  // Ready (HTTP 200) when started, not draining, every sink healthy and the
+  // in-flight memory not above gateway.max_in_flight_bytes; otherwise 503
+  // with the reasons: {"ready":false,"reasons":["sink sqlite: disk I/O error"],...}.
+  std::pair<std::string, bool> readyJson() const;
 
  private:
   void finishShutdown();
+  void stopSinks();
 
   uv_loop_t* loop_;
   GatewayConfig config_;
-  std::shared_ptr<Sink> sink_;
+  SinkMap sinks_;
   MetricsRegistry& registry_;
   GatewayMetrics metrics_;
   std::unique_ptr<Worker> worker_;

@@ -51,12 +51,18 @@ struct GatewayMetrics {
   Counter& batches_retried;  // acked RETRY because a sink failed
   Counter& acks_dropped;     // commits whose connection had closed (the agent resends)
   Gauge& connections;
+  Gauge& in_flight_bytes;  // estimated memory of decoded batches inside sinks
   Counter& connections_total;
   Counter& connections_refused;
   Counter& idle_closed;
   Counter& credit_withheld;  // batch credits held back while a sink was above its high watermark
+  // Batch credits held back while a throttle rate limit's key is in debt.
+  Counter& credit_throttled;
+  Counter& pipeline_reloads;          // SIGHUP reloads of the pipeline that took effect
+  Counter& pipeline_reload_failures;  // reloads refused (the running pipeline stays)
   Counter& backpressure;  // times a worker started withholding credit (sink at its high watermark)
-  Counter& read_paused;   // times a connection stopped being read (buffered bytes above the cap)
+  Counter& budget_exceeded;  // times in-flight memory went above gateway.max_in_flight_bytes
+  Counter& read_paused;      // times a connection stopped being read (buffered bytes above the cap)
   std::array<Counter*, kProtocolErrorReasonCount> protocol_errors{};
   // Indexed by protocol::TlsFailure, kTlsHandshakeTimeoutIndex for timeouts.
   std::array<Counter*, kTlsFailureReasonCount> tls_handshake_failures{};

@@ -9,6 +9,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -19,13 +20,21 @@
 
 namespace edge::gateway {
 
-// One batch as the gateway hands it to sinks: already verified, tenant
-// stamped on every event. Shared and immutable so several sinks can hold it.
+// One batch as the gateway hands it to a sink: already verified, tenant
+// stamped on every event, run through the pipeline's stages. When routes
+// split a batch, each sink gets its own SinkBatch per (topic, table) with
+// the events routed there, under the agent's batch_id. Immutable once
+// submitted, so it may be shared.
 struct SinkBatch {
   std::string agent_id;
   uint64_t batch_id = 0;
   int64_t received_at_ns = 0;  // when the gateway decoded it
   std::vector<Event> events;
+  // Rendered from the route's topic / table templates (docs/pipeline.md);
+  // "" when the route has none. Sinks that write one store (sqlite,
+  // discard) ignore them.
+  std::string topic;
+  std::string table;
 };
 using SinkBatchPtr = std::shared_ptr<const SinkBatch>;
 
@@ -92,6 +101,9 @@ class Sink {
 
   virtual SinkHealth health() const = 0;
 };
+
+// The sinks a gateway runs, by the name routes use (`sqlite`, `discard`).
+using SinkMap = std::map<std::string, std::shared_ptr<Sink>, std::less<>>;
 
 // Queue depth with edge-triggered high/low watermarks (low = high / 2): a
 // crossing is reported once, so a queue hovering around a mark does not

@@ -114,7 +114,7 @@ enum class TlsFailure {
   kRevokedCertificate,    // on the CRL / revocation callback
   kNameMismatch,          // client: server certificate lacks the expected DNS/IP SAN
   kBadCertificate,        // other verification failure (key usage, weak key, ...)
-  kProtocolVersion,       // peer offered only TLS < 1.2
+  kUnsupportedVersion,    // peer offered only TLS < 1.2 (metric label "protocol_version")
   kNoCommonCipher,        // peer offered no ECDHE+AEAD suite or no common curve
   kPeerAlert,             // the peer aborted with a fatal alert
   kMalformed,             // not TLS, or corrupt records
@@ -175,6 +175,10 @@ class TlsSession {
   bool peerClosed() const;     // the peer sent close_notify
   const Error& error() const;  // valid when failed()
   TlsFailure failure() const;  // kNone unless failed()
+  // The fatal alert the peer sent (RFC 5246 AlertDescription, e.g. 44 =
+  // certificate_revoked), or -1. With kPeerAlert it tells a client whether
+  // the server refused its certificate.
+  int peerAlert() const;
 
   // The verified peer certificate; empty before the handshake is done, and
   // on a server with ClientAuth::kOptional/kNone when the client sent none.
