@@ -2,7 +2,7 @@
 # One entry point for a fresh Debian 12 machine:
 #   ./dev.sh demo   install what is missing, build (release), run the demo
 #   ./dev.sh test   install what is missing, build (ci preset), run every test
-#                   and the decoder fuzz targets (60 s each)
+#                   and the fuzz targets (frame, batch, HELLO; 60 s each)
 # Other verbs: deps, build [preset], fuzz [seconds].
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -43,8 +43,8 @@ build() {
 
 run_fuzz() {
   local seconds=${1:-60}
-  build fuzz fuzz_frame_decoder fuzz_batch_decoder
-  for target in frame_decoder batch_decoder; do
+  build fuzz fuzz_frame_decoder fuzz_batch_decoder fuzz_hello
+  for target in frame_decoder batch_decoder hello; do
     log "fuzz $target for ${seconds}s"
     local corpus
     corpus=$(mktemp -d)  # work on a copy: the committed seed corpus stays as it is
