@@ -628,7 +628,7 @@ Result<std::vector<SpooledBatch>> Spool::pending(uint64_t after_batch_id, size_t
   sqlite3_stmt* s = db_->select_pending;
   StmtScope scope(s);
   sqlite3_bind_int64(s, 1, toSql(after_batch_id));
-  sqlite3_bind_int64(s, 2, static_cast<int64_t>(std::min<size_t>(limit, INT64_MAX)));
+  sqlite3_bind_int64(s, 2, static_cast<int64_t>(std::min<uint64_t>(limit, INT64_MAX)));
   int rc;
   while ((rc = sqlite3_step(s)) == SQLITE_ROW) batches.push_back(readBatchRow(s));
   if (rc != SQLITE_DONE) return sqlError(path_, "read pending batches", db_->db);

@@ -60,13 +60,17 @@ Result<void> ProcConnector::open() {
   }
 
   alignas(struct nlmsghdr) char request[kHeaderBytes + sizeof(struct cn_msg) + sizeof(uint32_t)]{};
-  auto* nl = reinterpret_cast<struct nlmsghdr*>(request);
-  nl->nlmsg_len = static_cast<uint32_t>(sizeof(request));
-  nl->nlmsg_type = NLMSG_DONE;
-  auto* cn = reinterpret_cast<struct cn_msg*>(request + kHeaderBytes);
-  cn->id.idx = CN_IDX_PROC;
-  cn->id.val = CN_VAL_PROC;
-  cn->len = sizeof(uint32_t);
+  // Built in local structs and copied in: casting `request + kHeaderBytes`
+  // to cn_msg* trips -Wcast-align on 32-bit ARM.
+  struct nlmsghdr nl {};
+  nl.nlmsg_len = static_cast<uint32_t>(sizeof(request));
+  nl.nlmsg_type = NLMSG_DONE;
+  std::memcpy(request, &nl, sizeof(nl));
+  struct cn_msg cn {};
+  cn.id.idx = CN_IDX_PROC;
+  cn.id.val = CN_VAL_PROC;
+  cn.len = sizeof(uint32_t);
+  std::memcpy(request + kHeaderBytes, &cn, sizeof(cn));
   uint32_t op = PROC_CN_MCAST_LISTEN;
   std::memcpy(request + kHeaderBytes + sizeof(struct cn_msg), &op, sizeof(op));
   if (::send(fd_, request, sizeof(request), 0) < 0) {

@@ -29,14 +29,18 @@ constexpr uint64_t kMaxMessageBytes = 4ull << 20;
 std::string formatAddress(const sockaddr* addr) {
   char host[INET6_ADDRSTRLEN] = {};
   if (addr->sa_family == AF_INET) {
-    const auto* in = reinterpret_cast<const sockaddr_in*>(addr);
-    ::inet_ntop(AF_INET, &in->sin_addr, host, sizeof(host));
-    return std::string(host) + ":" + std::to_string(ntohs(in->sin_port));
+    // Copied, not cast: a sockaddr need not be aligned for sockaddr_in
+    // (-Wcast-align on 32-bit ARM).
+    sockaddr_in in{};
+    std::memcpy(&in, addr, sizeof(in));
+    ::inet_ntop(AF_INET, &in.sin_addr, host, sizeof(host));
+    return std::string(host) + ":" + std::to_string(ntohs(in.sin_port));
   }
   if (addr->sa_family == AF_INET6) {
-    const auto* in6 = reinterpret_cast<const sockaddr_in6*>(addr);
-    ::inet_ntop(AF_INET6, &in6->sin6_addr, host, sizeof(host));
-    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6->sin6_port));
+    sockaddr_in6 in6{};
+    std::memcpy(&in6, addr, sizeof(in6));
+    ::inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof(host));
+    return "[" + std::string(host) + "]:" + std::to_string(ntohs(in6.sin6_port));
   }
   if (addr->sa_family == AF_UNIX) {
     const auto* un = reinterpret_cast<const sockaddr_un*>(addr);
