@@ -2,6 +2,7 @@
 // key and certificate, generating the key and CSR for enrollment, and
 // storing what a gateway signed.
 #include "edge/agent/credentials.h"
+#include "edge/common/time_format.h"
 
 #include <fcntl.h>
 #include <mbedtls/sha256.h>
@@ -71,15 +72,6 @@ Result<void> writeAtomically(const std::string& path, std::string_view content, 
   EDGE_TRY(protocol::writeFileSecurely(path, content, mode, /*overwrite=*/true));
   syncDir(parentDir(path));
   return okResult();
-}
-
-std::string formatTime(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 constexpr const char* kTokenMarker = "enrolled-token.sha256";
@@ -191,7 +183,7 @@ Result<std::unique_ptr<AgentCredentials>> AgentCredentials::load(CredentialsOpti
       spdlog::warn(
           "the agent certificate {} ({}) expired at {}; the agent enrolls again if it has a new "
           "enrollment token",
-          o.cert_path, self->cert_->subject, formatTime(self->cert_->not_after));
+          o.cert_path, self->cert_->subject, formatUtcTime(self->cert_->not_after));
     }
     auto marker = protocol::readTextFile(o.state_dir + "/" + kTokenMarker);
     if (marker) self->enrolled_token_hash_ = trim(*marker);

@@ -5,6 +5,7 @@
 // handshake, enrollment and certificate renewal. Everything runs on the
 // agent's loop thread.
 #include "edge/agent/shipper.h"
+#include "edge/common/time_format.h"
 
 #include <spdlog/spdlog.h>
 #include <uv.h>
@@ -50,15 +51,6 @@ uint64_t stableHash(std::string_view text) {
 }
 
 int64_t unixNow() { return static_cast<int64_t>(std::time(nullptr)); }
-
-std::string formatUnixTime(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
-}
 
 // Alerts with which a gateway refuses the agent's certificate in the
 // handshake (RFC 5246 7.2.2). mbedTLS sends access_denied when a
@@ -237,8 +229,8 @@ struct Shipper::Impl {
           "agent's identity go to the gateway unencrypted and unauthenticated");
     } else if (const auto& cert = credentials->certificate(); cert && credentials->usable(0)) {
       spdlog::info("TLS client certificate {} (serial {}), valid until {}, renewal after {}",
-                   cert->subject, cert->serial_hex, formatUnixTime(cert->not_after),
-                   formatUnixTime(credentials->renewAt()));
+                   cert->subject, cert->serial_hex, formatUtcTime(cert->not_after),
+                   formatUtcTime(credentials->renewAt()));
     }
     connect();
     return okResult();
@@ -548,7 +540,7 @@ struct Shipper::Impl {
         } else {
           next_renew_attempt = now + renewRetrySeconds(now);
           spdlog::error("cannot renew the agent certificate: {}; trying again after {}",
-                        csr.error().message, formatUnixTime(next_renew_attempt));
+                        csr.error().message, formatUtcTime(next_renew_attempt));
         }
       }
       return true;
@@ -558,7 +550,7 @@ struct Shipper::Impl {
     std::string why = !cert                    ? "the agent has no certificate yet"
                       : credentials->refused() ? "a gateway refused the agent's certificate"
                       : now > cert->not_after
-                          ? "the agent's certificate expired at " + formatUnixTime(cert->not_after)
+                          ? "the agent's certificate expired at " + formatUtcTime(cert->not_after)
                           : "the agent's certificate is not valid yet";
     auto token = credentials->readToken();
     std::string problem;
@@ -769,14 +761,14 @@ struct Shipper::Impl {
           "the new certificate is already due for renewal: output.tls.renew_before is longer than "
           "the lifetime of the certificates the gateway issues (gateway.enrollment.cert_days); "
           "next renewal attempt after {}",
-          formatUnixTime(next_renew_attempt));
+          formatUtcTime(next_renew_attempt));
     }
     spdlog::info(
         "{} at gateway {}: certificate {} (serial {}), valid until {}, renewal after {}; "
         "reconnecting with it",
         renewal ? "renewed the agent certificate" : "enrolled", gateway, installed->subject,
-        installed->serial_hex, formatUnixTime(installed->not_after),
-        formatUnixTime(credentials->renewAt()));
+        installed->serial_hex, formatUtcTime(installed->not_after),
+        formatUtcTime(credentials->renewAt()));
     teardown();
     uv_timer_start(&reconnect_timer, &Impl::onReconnect, 0, 0);
   }
@@ -819,9 +811,9 @@ struct Shipper::Impl {
         "certificate renewal refused by gateway {}: {}; the current certificate stays valid until "
         "{}; next renewal attempt after {}",
         gateway, reason,
-        credentials->certificate() ? formatUnixTime(credentials->certificate()->not_after)
+        credentials->certificate() ? formatUtcTime(credentials->certificate()->not_after)
                                    : std::string("?"),
-        formatUnixTime(next_renew_attempt));
+        formatUtcTime(next_renew_attempt));
     teardown();
     uv_timer_start(&reconnect_timer, &Impl::onReconnect, 0, 0);
   }
@@ -853,7 +845,7 @@ struct Shipper::Impl {
     }
     // Finish what is in flight, then the next connection renews.
     self->startDrain("the certificate is due for renewal (valid until " +
-                         formatUnixTime(self->credentials->certificate()->not_after) + ")",
+                         formatUtcTime(self->credentials->certificate()->not_after) + ")",
                      self->index, std::chrono::milliseconds(0));
   }
 

@@ -1,6 +1,7 @@
 // Enrollment tokens: HMAC-SHA256-signed, tenant-bound, expiring, with use
 // counts in a TokenUseStore (see enrollment_token.h for the format).
 #include "edge/protocol/enrollment_token.h"
+#include "edge/common/time_format.h"
 
 #include <mbedtls/base64.h>
 // mbedTLS 2.28 forgot the extern "C" guard in this one header.
@@ -98,15 +99,6 @@ Result<std::string> hmac(const TokenKey& key, std::string_view data) {
                             data.size(), mac);
   if (ret != 0) return detail::mbedError(ErrorCode::kInternal, "computing the token HMAC", ret);
   return std::string(reinterpret_cast<char*>(mac), sizeof(mac));
-}
-
-std::string isoTime(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
-  return text;
 }
 
 std::string shortId(std::string_view id) { return std::string(id.substr(0, 8)); }
@@ -291,14 +283,14 @@ Result<EnrollmentToken> verifyEnrollmentToken(const TokenKey& key, std::string_v
     return malformed(tenant_ok.error().message);
   if (now >= token->expires_at) {
     return makeError(ErrorCode::kTimeout, "enrollment token " + shortId(token->id) +
-                                              " expired at " + isoTime(token->expires_at) +
+                                              " expired at " + formatUtcTime(token->expires_at) +
                                               "; create a new one with "
                                               "`edgectl token create`");
   }
   if (token->issued_at > now + kTokenClockSkewSeconds) {
     return makeError(ErrorCode::kTimeout,
                      "enrollment token " + shortId(token->id) + " was issued at " +
-                         isoTime(token->issued_at) +
+                         formatUtcTime(token->issued_at) +
                          ", in the future; check the clocks of the CA host and the gateway");
   }
   return token;

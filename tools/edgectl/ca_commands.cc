@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "edge/protocol/enrollment_token.h"
+#include "edge/common/time_format.h"
 #include "edge/protocol/pki.h"
 
 namespace edge::ctl {
@@ -72,15 +73,6 @@ std::string modeOf(const std::string& path) {
   if (::stat(path.c_str(), &st) != 0) return "????";
   char text[8];
   std::snprintf(text, sizeof(text), "%04o", static_cast<unsigned>(st.st_mode & 07777));
-  return text;
-}
-
-std::string isoDate(int64_t unix_seconds) {
-  std::time_t t = static_cast<std::time_t>(unix_seconds);
-  std::tm tm{};
-  gmtime_r(&t, &tm);
-  char text[32];
-  std::strftime(text, sizeof(text), "%Y-%m-%dT%H:%M:%SZ", &tm);
   return text;
 }
 
@@ -253,7 +245,7 @@ int runCaInit(const CaCommands::Options& o) {
   if (!crl) return fail(crl.error().message);
 
   std::printf("Created CA \"%s\" in %s, valid until %s, serial %s\n", o.name.c_str(), o.dir.c_str(),
-              isoDate(ca_cert->info.not_after).c_str(), ca_cert->info.serial_hex.c_str());
+              formatUtcTime(ca_cert->info.not_after).c_str(), ca_cert->info.serial_hex.c_str());
   printWritten({
       {join(o.dir, kCaKey),
        "CA private key (EC P-256): signs certificates and CRLs; only gateways that sign "
@@ -263,7 +255,7 @@ int runCaInit(const CaCommands::Options& o) {
       {join(o.dir, kTokenKey),
        "enrollment token secret: copy to every gateway (private, keep 0600)"},
       {join(o.dir, kSerials), "registry of issued and revoked serials (SQLite)"},
-      {join(o.dir, kCrl), "revocation list (empty), next update " + isoDate(crl->nextUpdate()) +
+      {join(o.dir, kCrl), "revocation list (empty), next update " + formatUtcTime(crl->nextUpdate()) +
                               ": copy to every gateway"},
   });
   std::printf(
@@ -350,7 +342,7 @@ int runCertIssue(const CaCommands::Options& o) {
   const auto& info = issued->info;
   std::printf("Issued %s certificate %s\n  serial %s, valid %s .. %s\n",
               agent ? "agent" : "gateway", info.subject.c_str(), info.serial_hex.c_str(),
-              isoDate(info.not_before).c_str(), isoDate(info.not_after).c_str());
+              formatUtcTime(info.not_before).c_str(), formatUtcTime(info.not_after).c_str());
   if (!agent) {
     std::string sans;
     for (const auto& d : info.dns_names)
@@ -362,7 +354,7 @@ int runCertIssue(const CaCommands::Options& o) {
   if (info.not_after < now()) {
     std::fprintf(stderr,
                  "edgectl: warning: this certificate expired at %s (as --not-after asked)\n",
-                 isoDate(info.not_after).c_str());
+                 formatUtcTime(info.not_after).c_str());
   }
   printWritten({
       {key_path, agent ? "agent private key: install on that agent only"
@@ -424,7 +416,7 @@ int runCertRevoke(const CaCommands::Options& o) {
   printWritten(
       {{join(o.dir, kCrl), "revocation list: " + std::to_string(crl->size()) +
                                " serial(s), CRL number " + std::to_string(crl->crlNumber()) +
-                               ", next update " + isoDate(crl->nextUpdate())}});
+                               ", next update " + formatUtcTime(crl->nextUpdate())}});
   std::printf(
       "Copy %s to every gateway; they reload it without a restart and disconnect the revoked "
       "agent.\n",
@@ -453,7 +445,7 @@ int runTokenCreate(const CaCommands::Options& o) {
                "No file was written. Give it to the agent (enrollment.token); it is a secret until "
                "it expires.\n",
                token->id.substr(0, 8).c_str(), token->tenant.c_str(), token->max_uses,
-               isoDate(token->expires_at).c_str(), key->fingerprint().c_str());
+               formatUtcTime(token->expires_at).c_str(), key->fingerprint().c_str());
   return 0;
 }
 
