@@ -177,6 +177,7 @@ inputs:
     start_at: {start_at}
 output:
   gateways: ["127.0.0.1:{gateway_port}"]
+  tls: {{enabled: false, allow_plaintext: true}}  # loopback; tools/bench/tls_throughput.py measures TLS
 {self.output_yaml}""")
         proc = subprocess.Popen([self.agent_bin, "--config", config],
                                 stdout=open(os.path.join(data, "agent.log"), "w"), stderr=subprocess.STDOUT)
