@@ -39,41 +39,10 @@ using detail::Pk;
 constexpr int64_t kBackdateSeconds = 300;
 constexpr size_t kSerialBytes = 16;
 
-class X509WriteCert {
- public:
-  X509WriteCert() { mbedtls_x509write_crt_init(&crt_); }
-  ~X509WriteCert() { mbedtls_x509write_crt_free(&crt_); }
-  X509WriteCert(const X509WriteCert&) = delete;
-  X509WriteCert& operator=(const X509WriteCert&) = delete;
-  mbedtls_x509write_cert* get() { return &crt_; }
-
- private:
-  mbedtls_x509write_cert crt_;
-};
-
-class Mpi {
- public:
-  Mpi() { mbedtls_mpi_init(&mpi_); }
-  ~Mpi() { mbedtls_mpi_free(&mpi_); }
-  Mpi(const Mpi&) = delete;
-  Mpi& operator=(const Mpi&) = delete;
-  mbedtls_mpi* get() { return &mpi_; }
-
- private:
-  mbedtls_mpi mpi_;
-};
-
-class Csr {
- public:
-  Csr() { mbedtls_x509_csr_init(&csr_); }
-  ~Csr() { mbedtls_x509_csr_free(&csr_); }
-  Csr(const Csr&) = delete;
-  Csr& operator=(const Csr&) = delete;
-  mbedtls_x509_csr* get() { return &csr_; }
-
- private:
-  mbedtls_x509_csr csr_;
-};
+using X509WriteCert = detail::MbedObject<mbedtls_x509write_cert, mbedtls_x509write_crt_init,
+                                         mbedtls_x509write_crt_free>;
+using Mpi = detail::MbedObject<mbedtls_mpi, mbedtls_mpi_init, mbedtls_mpi_free>;
+using Csr = detail::MbedObject<mbedtls_x509_csr, mbedtls_x509_csr_init, mbedtls_x509_csr_free>;
 
 // Characters that would need escaping in an mbedTLS DN string (and that no
 // sane CA or gateway name contains) are refused instead of escaped.

@@ -36,17 +36,8 @@ using detail::Pk;
 
 constexpr int64_t kDefaultCrlDays = 30;
 
-class CrlHolder {
- public:
-  CrlHolder() { mbedtls_x509_crl_init(&crl_); }
-  ~CrlHolder() { mbedtls_x509_crl_free(&crl_); }
-  CrlHolder(const CrlHolder&) = delete;
-  CrlHolder& operator=(const CrlHolder&) = delete;
-  mbedtls_x509_crl* get() { return &crl_; }
-
- private:
-  mbedtls_x509_crl crl_;
-};
+using CrlHolder =
+    detail::MbedObject<mbedtls_x509_crl, mbedtls_x509_crl_init, mbedtls_x509_crl_free>;
 
 // Writes DER backwards into a buffer, the way mbedTLS's ASN.1 writer works.
 // Sticky error: after the first failure every call is a no-op.

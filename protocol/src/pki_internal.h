@@ -46,30 +46,24 @@ class Drbg {
   mbedtls_ctr_drbg_context drbg_;
 };
 
-class Pk {
+// Owns one mbedTLS object whose life is an init()/free() pair; every mbedTLS
+// type the PKI and TLS code holds is one of these.
+template <typename T, void (*Init)(T*), void (*Free)(T*)>
+class MbedObject {
  public:
-  Pk() { mbedtls_pk_init(&pk_); }
-  ~Pk() { mbedtls_pk_free(&pk_); }
-  Pk(const Pk&) = delete;
-  Pk& operator=(const Pk&) = delete;
-  mbedtls_pk_context* get() { return &pk_; }
+  MbedObject() { Init(&object_); }
+  ~MbedObject() { Free(&object_); }
+  MbedObject(const MbedObject&) = delete;
+  MbedObject& operator=(const MbedObject&) = delete;
+  T* get() { return &object_; }
+  const T* get() const { return &object_; }
 
  private:
-  mbedtls_pk_context pk_;
+  T object_;
 };
 
-class Crt {
- public:
-  Crt() { mbedtls_x509_crt_init(&crt_); }
-  ~Crt() { mbedtls_x509_crt_free(&crt_); }
-  Crt(const Crt&) = delete;
-  Crt& operator=(const Crt&) = delete;
-  mbedtls_x509_crt* get() { return &crt_; }
-  const mbedtls_x509_crt* get() const { return &crt_; }
-
- private:
-  mbedtls_x509_crt crt_;
-};
+using Pk = MbedObject<mbedtls_pk_context, mbedtls_pk_init, mbedtls_pk_free>;
+using Crt = MbedObject<mbedtls_x509_crt, mbedtls_x509_crt_init, mbedtls_x509_crt_free>;
 
 // Parses a private key (PEM or DER), or failing that a public key, into `pk`.
 Result<void> parseKey(std::string_view pem, Pk& pk, bool allow_public, std::string_view what);
