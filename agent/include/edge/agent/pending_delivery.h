@@ -1,6 +1,6 @@
 // The events an input has read but not yet handed to the core, collected
 // into deliveries that respect the core's DeliveryLimits. For inputs whose
-// deliveries carry no positions (exec, stdin, syslog); the file input
+// deliveries carry no positions (exec, stdin, syslog, metrics, process); the file input
 // batches together with its file positions and does its own.
 #pragma once
 

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 
+#include "edge/agent/pending_delivery.h"
+
 namespace edge::agent {
 namespace {
 
@@ -149,20 +151,9 @@ void MetricsInput::deliver(std::vector<Event>&& events) {
   stats_.events_read += events.size();
   events_read_.inc(events.size());
   // One delivery must fit one spool batch.
-  std::vector<Event> batch;
-  uint64_t bytes = 0;
-  for (Event& event : events) {
-    uint64_t size = estimateEventBytes(event);
-    if (!batch.empty() &&
-        (batch.size() >= limits_.max_events || bytes + size > limits_.max_bytes)) {
-      sink_.deliver(common_.name, std::move(batch), {});
-      batch.clear();
-      bytes = 0;
-    }
-    batch.push_back(std::move(event));
-    bytes += size;
-  }
-  if (!batch.empty()) sink_.deliver(common_.name, std::move(batch), {});
+  PendingDelivery delivery(sink_, common_.name, limits_);
+  for (Event& event : events) delivery.add(std::move(event));
+  delivery.flush();
 }
 
 }  // namespace edge::agent

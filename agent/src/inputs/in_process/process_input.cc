@@ -10,6 +10,8 @@
 #include <cerrno>
 #include <cstring>
 
+#include "edge/agent/pending_delivery.h"
+
 namespace edge::agent {
 namespace {
 
@@ -395,21 +397,11 @@ void ProcessInput::flush() {
   if (pending_.empty()) return;
   stats_.events_read += pending_.size();
   events_read_.inc(pending_.size());
-  std::vector<Event> batch;
-  uint64_t bytes = 0;
-  for (Event& event : pending_) {
-    uint64_t size = estimateEventBytes(event);
-    if (!batch.empty() &&
-        (batch.size() >= limits_.max_events || bytes + size > limits_.max_bytes)) {
-      sink_.deliver(common_.name, std::move(batch), {});
-      batch.clear();
-      bytes = 0;
-    }
-    batch.push_back(std::move(event));
-    bytes += size;
-  }
+  // One delivery must fit one spool batch.
+  PendingDelivery delivery(sink_, common_.name, limits_);
+  for (Event& event : pending_) delivery.add(std::move(event));
   pending_.clear();
-  if (!batch.empty()) sink_.deliver(common_.name, std::move(batch), {});
+  delivery.flush();
 }
 
 void ProcessInput::countError(const std::string& what) {
