@@ -8,6 +8,8 @@
 #include <limits>
 #include <utility>
 
+#include "edge/gateway/sink_catalog.h"
+
 namespace edge::gateway {
 namespace {
 
@@ -55,6 +57,10 @@ sinks:
     queue_max_batches: 64      # high watermark; low = high/2
   discard:
     enabled: false             # true = ack and throw events away instead (benchmarks)
+dlq:                           # events a sink refuses permanently (edgectl dlq list|replay)
+  path: ""                     # default <data_dir>/dlq.db
+  max_bytes: 1GiB              # beyond it the sink retries instead (events wait in the agent's spool)
+  synchronous: normal          # normal | full
 # pipeline:                    # stages, routes, rate limits: docs/pipeline.md
 #   stages: []
 #   routes: []
@@ -216,13 +222,14 @@ std::vector<std::string> GatewayConfig::enabledSinks() const {
   std::vector<std::string> names;
   if (sqlite_enabled) names.emplace_back("sqlite");
   if (discard_events) names.emplace_back("discard");
+  for (const auto& [name, factory] : pluggable_sinks) names.push_back(name);
   return names;
 }
 
 GatewayConfig readGatewayConfig(ConfigDocument& doc, std::shared_ptr<ConfigDocument> owner) {
   GatewayConfig config;
   ConfigNode root = doc.root();
-  root.rejectUnknownKeys({"gateway", "admin", "log", "sinks", "pipeline"});
+  root.rejectUnknownKeys({"gateway", "admin", "log", "sinks", "dlq", "pipeline"});
 
   ConfigNode gw = root["gateway"];
   gw.rejectUnknownKeys({"id", "listen", "data_dir", "tenant", "credit_batches", "credit_bytes",
@@ -284,18 +291,28 @@ GatewayConfig readGatewayConfig(ConfigDocument& doc, std::shared_ptr<ConfigDocum
                                                                                 : LogFormat::kText;
 
   ConfigNode sinks_node = root["sinks"];
-  sinks_node.rejectUnknownKeys({"sqlite", "discard"});
+  std::vector<std::string_view> sink_keys = {"sqlite", "discard"};
+  for (const SinkType& type : pluggableSinkTypes()) sink_keys.push_back(type.name);
+  sinks_node.rejectUnknownKeys(sink_keys);
+  for (const SinkType& type : pluggableSinkTypes()) {
+    ConfigNode section = sinks_node[type.name];
+    if (!section.exists()) continue;
+    if (SinkFactory factory = type.read(section)) {
+      config.pluggable_sinks.emplace(std::string(type.name), std::move(factory));
+    }
+  }
   ConfigNode discard = sinks_node["discard"];
   discard.rejectUnknownKeys({"enabled"});
   config.discard_events = discard.getBool("enabled", false);
   ConfigNode sqlite = sinks_node["sqlite"];
   sqlite.rejectUnknownKeys({"enabled", "path", "synchronous", "queue_max_batches"});
-  // discard.enabled alone has always meant "discard instead of SQLite";
-  // both run only when sqlite is enabled explicitly.
-  config.sqlite_enabled = sqlite.getBool("enabled", !config.discard_events);
-  if (!config.sqlite_enabled && !config.discard_events) {
+  // SQLite is the embedded default: it runs unless another sink is enabled
+  // (then only when enabled explicitly).
+  config.sqlite_enabled =
+      sqlite.getBool("enabled", !config.discard_events && config.pluggable_sinks.empty());
+  if (!config.sqlite_enabled && !config.discard_events && config.pluggable_sinks.empty()) {
     sqlite.addError("enabled",
-                    "no sink is enabled; enable sinks.sqlite or sinks.discard, or the gateway "
+                    "no sink is enabled; enable sinks.sqlite or another sink, or the gateway "
                     "would have nowhere to commit events");
   }
   config.sqlite.path = sqlite.getString("path", "");
@@ -304,6 +321,13 @@ GatewayConfig readGatewayConfig(ConfigDocument& doc, std::shared_ptr<ConfigDocum
                                   : sinks::SqliteSynchronous::kNormal;
   config.sqlite.queue_max_batches =
       static_cast<size_t>(sqlite.getInt("queue_max_batches", 64, 1, 1'000'000));
+
+  ConfigNode dlq = root["dlq"];
+  dlq.rejectUnknownKeys({"path", "max_bytes", "synchronous"});
+  config.dlq.path = dlq.getString("path", "");
+  config.dlq.max_bytes = dlq.getBytes("max_bytes", config.dlq.max_bytes);
+  config.dlq.synchronous_full =
+      dlq.getEnum("synchronous", "normal", {"normal", "full"}) == "full";
 
   // Last: it needs the enabled sinks and the plugin directory, and its
   // errors join the others in the same report.
@@ -362,6 +386,9 @@ void resolveDefaults(GatewayConfig& config) {
   }
   if (config.sqlite.path.empty()) {
     config.sqlite.path = config.data_dir + "/events.db";
+  }
+  if (config.dlq.path.empty()) {
+    config.dlq.path = config.data_dir + "/dlq.db";
   }
   if (config.enrollment.token_store.empty()) {
     config.enrollment.token_store = config.data_dir + "/enrollment.db";

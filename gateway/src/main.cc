@@ -18,8 +18,8 @@
 #include "edge/common/metrics.h"
 #include "edge/gateway/config.h"
 #include "edge/gateway/gateway.h"
-#include "edge/sinks/discard_sink.h"
-#include "edge/sinks/sqlite_sink.h"
+#include "edge/gateway/dead_letter_queue.h"
+#include "edge/gateway/sink_catalog.h"
 
 namespace {
 
@@ -137,23 +137,20 @@ int main(int argc, char** argv) {
   uv_loop_t loop;
   uv_loop_init(&loop);
   edge::MetricsRegistry metrics;
-  // Every enabled sink, under the name routes use (docs/pipeline.md).
-  edge::gateway::SinkMap sinks;
-  std::string sink_description;
-  if (config.sqlite_enabled) {
-    sinks.emplace("sqlite", std::make_shared<edge::sinks::SqliteSink>(config.sqlite, metrics));
-    sink_description = "sqlite " + config.sqlite.path;
+  // Every enabled sink, under the name routes use (docs/pipeline.md), and
+  // the dead-letter queue they put refused events into.
+  auto dlq = edge::gateway::DeadLetterQueue::open(config.dlq, &metrics);
+  if (!dlq) {
+    spdlog::error("cannot start: {}", dlq.error().message);
+    return 1;
   }
-  if (config.discard_events) {
-    sinks.emplace(
-        "discard",
-        std::make_shared<edge::sinks::DiscardSink>(
-            edge::sinks::DiscardSinkOptions{.queue_max_batches = config.sqlite.queue_max_batches},
-            metrics));
-    sink_description += std::string(sink_description.empty() ? "" : ", ") +
-                        "discard (events routed there are thrown away)";
+  auto sinks = edge::gateway::createSinks(config, metrics, *dlq);
+  if (!sinks) {
+    spdlog::error("cannot start: {}", sinks.error().message);
+    return 1;
   }
-  Gateway gateway(&loop, config, std::move(sinks), metrics);
+  const std::string sink_description = edge::gateway::describeSinks(config);
+  Gateway gateway(&loop, config, std::move(*sinks), metrics);
 
   int exit_code = 0;
   if (auto started = gateway.start(); !started) {

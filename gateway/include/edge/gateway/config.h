@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -13,7 +14,9 @@
 #include "edge/common/config.h"
 #include "edge/common/log.h"
 #include "edge/common/result.h"
+#include "edge/gateway/dead_letter_queue.h"
 #include "edge/gateway/pipeline_spec.h"
+#include "edge/gateway/sink_factory.h"
 #include "edge/sinks/sqlite_sink.h"
 
 namespace edge::gateway {
@@ -89,6 +92,14 @@ struct GatewayConfig {
   // benchmarks and smoke tests, or a route's "keep nothing" destination).
   bool discard_events = false;
 
+  // sinks.<name> of the types listed in sink_catalog.cc (kafka, postgres,
+  // file, ...): the enabled ones, by name.
+  std::map<std::string, SinkFactory, std::less<>> pluggable_sinks;
+
+  // dlq: where sinks put the events they refuse permanently; path "" until
+  // resolveDefaults(): <data_dir>/dlq.db.
+  DeadLetterOptions dlq;
+
   // gateway.plugin_dir: where plugin stages' .so files are loaded from.
   std::string plugin_dir;
   // The `pipeline:` section, validated (plugins loaded, options checked).
@@ -96,7 +107,8 @@ struct GatewayConfig {
   // the one enabled sink.
   PipelineSpecPtr pipeline;
 
-  // Names of the enabled sinks ("sqlite", "discard"), the names routes use.
+  // Names of the enabled sinks ("sqlite", "discard", "kafka", ...), the
+  // names routes use.
   std::vector<std::string> enabledSinks() const;
 };
 
@@ -121,8 +133,9 @@ Result<GatewayConfig> loadGatewayConfigFile(const std::string& filename);
 Result<PipelineSpecPtr> loadPipelineForReload(const std::string& filename,
                                               const std::vector<std::string>& running_sinks);
 
-// Fills what depends on other settings or the machine: id (hostname) and
-// sinks.sqlite.path (<data_dir>/events.db). Call after command-line overrides.
+// Fills what depends on other settings or the machine: id (hostname),
+// sinks.sqlite.path (<data_dir>/events.db) and dlq.path (<data_dir>/dlq.db).
+// Call after command-line overrides.
 void resolveDefaults(GatewayConfig& config);
 
 // The configuration compiled into the binary, used without --config and

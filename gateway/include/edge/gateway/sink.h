@@ -50,6 +50,10 @@ struct SinkResult {
   std::string reason;       // for kRetry / kError: what failed, for logs and the ACK
   uint64_t inserted = 0;    // events newly stored
   uint64_t duplicates = 0;  // events already present (redelivery), not stored again
+  // Events the sink refused permanently and wrote to the dead-letter queue
+  // (dead_letter_queue.h) before reporting kOk: the batch is acked because
+  // the DLQ holds them.
+  uint64_t dead_lettered = 0;
 };
 
 // Runs exactly once per submitted batch, on the sink's thread (or on the
