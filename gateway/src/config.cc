@@ -57,6 +57,7 @@ sinks:
     queue_max_batches: 64      # high watermark; low = high/2
   discard:
     enabled: false             # true = ack and throw events away instead (benchmarks)
+  # file: {directory: "", rotate_bytes: 128MiB, rotate_interval: 1h, keep: 24, fsync: true}
 dlq:                           # events a sink refuses permanently (edgectl dlq list|replay)
   path: ""                     # default <data_dir>/dlq.db
   max_bytes: 1GiB              # beyond it the sink retries instead (events wait in the agent's spool)

@@ -57,7 +57,9 @@ void bindText(sqlite3_stmt* stmt, int index, std::string_view text) {
 // integers, as they went in.
 std::vector<Field> fieldsFromJson(const std::string& text) {
   std::vector<Field> fields;
-  nlohmann::json object = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  // ordered_json: the fields come back in the order the event had them.
+  nlohmann::ordered_json object =
+      nlohmann::ordered_json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!object.is_object()) return fields;
   for (auto& [key, value] : object.items()) {
     if (value.is_string()) {

@@ -4,13 +4,16 @@
 #include <string>
 
 #include "edge/sinks/discard_sink.h"
+#include "edge/sinks/file_sink.h"
 #include "edge/sinks/sqlite_sink.h"
 
 namespace edge::gateway {
 namespace {
 
 // One line per sink type: the key under sinks: and its config reader.
-const std::array<SinkType, 0> kPluggableSinkTypes = {};
+const std::array<SinkType, 1> kPluggableSinkTypes = {
+    SinkType{"file", sinks::readFileSink},
+};
 
 }  // namespace
 
