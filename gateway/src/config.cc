@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <charconv>
 #include <limits>
+#include <thread>
 #include <utility>
 
 #include "edge/gateway/sink_catalog.h"
@@ -20,6 +21,7 @@ gateway:
   listen: 127.0.0.1:7400       # port 0 = pick a free one (reported in the ready file and log)
   data_dir: /var/lib/edge-gateway
   tenant: default              # events of plaintext connections; over TLS the certificate's tenant
+  workers: 0                   # event loops on the agent port (SO_REUSEPORT); 0 = one per CPU core
   credit_batches: 32           # initial + replenished credit per connection
   credit_bytes: 32MiB
   max_frame_bytes: 8MiB
@@ -237,12 +239,13 @@ GatewayConfig readGatewayConfig(ConfigDocument& doc, std::shared_ptr<ConfigDocum
                         "max_frame_bytes", "max_decompressed_bytes", "max_connections",
                         "max_buffered_bytes_per_connection", "max_in_flight_bytes", "hello_timeout",
                         "idle_timeout", "heartbeat_interval", "drain_timeout", "tls", "enrollment",
-                        "plugin_dir"});
+                        "plugin_dir", "workers"});
   config.id = gw.getString("id", config.id);
   readListen(gw, "listen", config.listen, false, nullptr);
   config.data_dir = gw.getString("data_dir", config.data_dir);
   if (config.data_dir.empty()) gw.addError("data_dir", "expected a directory, got \"\"");
   config.tenant = gw.getString("tenant", config.tenant);
+  config.workers = static_cast<uint32_t>(gw.getInt("workers", config.workers, 0, 256));
   if (config.tenant.empty()) gw.addError("tenant", "expected a tenant name, got \"\"");
   config.credit_batches =
       static_cast<uint32_t>(gw.getInt("credit_batches", config.credit_batches, 1, 1'000'000));
@@ -387,6 +390,9 @@ void resolveDefaults(GatewayConfig& config) {
   }
   if (config.sqlite.path.empty()) {
     config.sqlite.path = config.data_dir + "/events.db";
+  }
+  if (config.workers == 0) {
+    config.workers = std::max(1u, std::thread::hardware_concurrency());
   }
   if (config.dlq.path.empty()) {
     config.dlq.path = config.data_dir + "/dlq.db";

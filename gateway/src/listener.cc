@@ -5,8 +5,10 @@
 #include <netinet/in.h>
 #include <spdlog/spdlog.h>
 #include <sys/socket.h>
+#include <unistd.h>
 #include <uv.h>
 
+#include <cerrno>
 #include <chrono>
 #include <cstring>
 
@@ -56,8 +58,29 @@ Listener::Listener(uv_loop_t* loop) : loop_(loop) {}
 
 Listener::~Listener() { close(); }
 
+namespace {
+
+// SO_REUSEPORT would let us share a port with ANOTHER gateway of the same
+// user, silently splitting its agents with us. A plain bind (SO_REUSEADDR
+// only, as libuv binds, so TIME_WAIT leftovers do not count) fails on a port
+// someone listens on; then it is closed again and the group binds.
+int probeExclusiveBind(const sockaddr_storage& addr) {
+  const int fd = ::socket(addr.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+  const socklen_t length = addr.ss_family == AF_INET6 ? sizeof(sockaddr_in6) : sizeof(sockaddr_in);
+  const int rc = ::bind(fd, reinterpret_cast<const sockaddr*>(&addr), length) == 0
+                     ? 0
+                     : uv_translate_sys_error(errno);
+  ::close(fd);
+  return rc;
+}
+
+}  // namespace
+
 Result<void> Listener::listen(const ListenAddress& address, const std::string& setting,
-                              bool reuse_port, AcceptFn on_connection) {
+                              PortSharing sharing, AcceptFn on_connection) {
   const std::string where = address.toString() + " (" + setting + ")";
   if (handle_ != nullptr)
     return makeError(ErrorCode::kInvalidArgument, "already listening on " + where);
@@ -97,7 +120,10 @@ Result<void> Listener::listen(const ListenAddress& address, const std::string& s
     return makeError(ErrorCode::kIo,
                      std::string("cannot ") + what + " " + where + ": " + uv_strerror(rc) + hint);
   };
-  if (reuse_port) {
+  if (sharing == PortSharing::kFirstOfGroup && address.port != 0) {
+    if (int rc = probeExclusiveBind(addr); rc != 0) return fail("bind", rc);
+  }
+  if (sharing != PortSharing::kExclusive) {
     uv_os_fd_t fd;
     int one = 1;
     if (uv_fileno(reinterpret_cast<uv_handle_t*>(handle_), &fd) != 0 ||

@@ -19,6 +19,13 @@ typedef struct uv_tcp_s uv_tcp_t;
 
 namespace edge::gateway {
 
+// How a listener shares its port with the other workers of this gateway.
+enum class PortSharing {
+  kExclusive,     // one worker: the port is ours alone
+  kFirstOfGroup,  // SO_REUSEPORT, but a port another process listens on is refused
+  kJoinGroup,     // SO_REUSEPORT, joining the port the first worker opened
+};
+
 class Listener {
  public:
   // Called on the loop for each pending connection; the callee uv_accept()s it.
@@ -30,8 +37,8 @@ class Listener {
   Listener& operator=(const Listener&) = delete;
 
   // `setting` names the config key in error messages (e.g. "gateway.listen").
-  Result<void> listen(const ListenAddress& address, const std::string& setting, bool reuse_port,
-                      AcceptFn on_connection);
+  Result<void> listen(const ListenAddress& address, const std::string& setting,
+                      PortSharing sharing, AcceptFn on_connection);
   uint16_t port() const { return port_; }
   // Stops accepting; the loop finishes the close. Idempotent.
   void close();

@@ -167,9 +167,9 @@ int main(int argc, char** argv) {
   signals.gateway = &gateway;
   signals.config_path = config_path;
   if (exit_code == 0) {
-    spdlog::info("edge-gateway {} ({}) ready: agents on {}:{}, tenant {}, sinks {}",
+    spdlog::info("edge-gateway {} ({}) ready: agents on {}:{} ({} workers), tenant {}, sinks {}",
                  edge::gateway::gatewayVersion(), config.id, config.listen.host,
-                 gateway.listenPort(), config.tenant, sink_description);
+                 gateway.listenPort(), gateway.workerCount(), config.tenant, sink_description);
     uv_signal_init(&loop, &signals.sigint);
     uv_signal_init(&loop, &signals.sigterm);
     signals.sigint.data = &signals;

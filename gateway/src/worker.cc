@@ -76,7 +76,7 @@ Worker::~Worker() {
   }
 }
 
-Result<void> Worker::start(bool reuse_port) {
+Result<void> Worker::start(PortSharing sharing) {
   auto mailbox = LoopMailbox::create(loop_, [this] { afterDrain(); });
   if (!mailbox) return mailbox.error();
   mailbox_ = std::move(*mailbox);
@@ -96,7 +96,7 @@ Result<void> Worker::start(bool reuse_port) {
     closed_ = true;
     return tls;
   }
-  if (auto listening = listener_.listen(config_.listen, "gateway.listen", reuse_port,
+  if (auto listening = listener_.listen(config_.listen, "gateway.listen", sharing,
                                         [this](uv_stream_t* server) { onAccept(server); });
       !listening) {
     mailbox_->close();
@@ -462,8 +462,9 @@ void Worker::finishBatch(const PendingBatch& batch) {
   }
   Connection& connection = *it->second;
   connection.batchFinished(batch.memory_bytes);
-  // RETRY for kError too: only the engine decides what is permanent, and a
-  // dead-letter path does not exist yet.
+  // RETRY for kError too: a sink reports a permanent refusal as kOk after
+  // putting the events into the dead-letter queue; kError means it could
+  // not, and the agent keeping the batch is the only safe place left.
   connection.queueAck(batch.batch_id, ok ? wire::ACK_STATUS_OK : wire::ACK_STATUS_RETRY,
                       ok ? std::string() : batch.reason);
   if (!draining_) {
@@ -578,6 +579,15 @@ void Worker::releaseCredit(const char* why) {
     }
   }
   spdlog::info("{}; credit released to {} connections", why, released);
+}
+
+bool Worker::post(std::function<void()> task) {
+  return mailbox_ != nullptr && mailbox_->post(std::move(task));
+}
+
+WorkerStats Worker::stats() const {
+  return WorkerStats{connectionCount(),      agentsWithHeartbeat(),   inFlightBatches(),
+               inFlightBytes(),        throttledConnections(), overBudget()};
 }
 
 size_t Worker::agentsWithHeartbeat() const {

@@ -1,9 +1,11 @@
 // Worker: everything one libuv loop serves — a listener, its connections,
 // its pipeline (stages and routing, PipelineRunner), the hand-back of sink
 // completions (LoopMailbox), the credit policy (sink pressure, throttle),
-// and the shutdown drain. The first cut runs one worker; issue "multi-core"
-// runs one per core with SO_REUSEPORT, so nothing here is shared between
-// workers except the sinks and the (atomic) metrics.
+// and the shutdown drain. The gateway runs gateway.workers of them, each on
+// its own loop and thread, all listening on the same port (SO_REUSEPORT);
+// nothing here is shared between workers except the sinks and the (atomic)
+// metrics, so a worker is only ever touched from its own loop thread (other
+// threads go through post()).
 #pragma once
 
 #include <uv.h>
@@ -21,6 +23,7 @@
 #include "edge/common/log.h"
 #include "edge/common/result.h"
 #include "edge/gateway/config.h"
+#include "edge/gateway/gateway.h"
 #include "edge/gateway/loop_mailbox.h"
 #include "edge/gateway/metrics.h"
 #include "edge/gateway/pipeline_runner.h"
@@ -57,7 +60,7 @@ class Worker {
   // Loop thread, before the loop runs or on it. Builds the pipeline from
   // config.pipeline. On failure everything opened so far is closed (run the
   // loop to finish the closes).
-  Result<void> start(bool reuse_port);
+  Result<void> start(PortSharing sharing);
 
   // Loop thread: builds a runner for `spec` and makes it the one new
   // batches go through. On failure (a plugin refusing to start, a route to
@@ -74,6 +77,12 @@ class Worker {
   // Shutdown step 2: close every connection (flushing acks), the mailbox and
   // the listener. The loop finishes the closes.
   void close();
+
+  // Any thread: runs `task` on this worker's loop thread. False (task
+  // dropped) before start() or once closed.
+  bool post(std::function<void()> task);
+
+  WorkerStats stats() const;  // loop thread
 
   size_t connectionCount() const { return open_.size(); }
   size_t inFlightBatches() const { return in_flight_; }

@@ -144,6 +144,63 @@ TEST(GatewayTest, ShutdownSendsGoawayAndStillAcksInFlightBatches) {
   EXPECT_EQ(Db(dir.file("events.db")).scalar("select count(*) from events"), 3);
 }
 
+// gateway.workers: 4 loops on one port. Every connection is served by one of
+// them, health sums them all, and a shutdown drains every worker: in-flight
+// batches on all of them are acked before the close.
+TEST(GatewayTest, SeveralWorkersShareThePortAndDrainTogether) {
+  TempDir dir;
+  GatewayHarness harness(testConfigYaml(dir.path(), "  workers: 4\n  drain_timeout: 60s\n"));
+  ASSERT_TRUE(harness.start());
+  constexpr int kAgents = 16;
+  std::vector<std::unique_ptr<TestAgent>> agents;
+  for (int i = 0; i < kAgents; ++i) {
+    agents.push_back(std::make_unique<TestAgent>(harness.port()));
+    agents.back()->hello("agent-" + std::to_string(i));
+  }
+  for (int i = 0; i < kAgents; ++i) {
+    agents[i]->sendBatch(1, "agent-" + std::to_string(i), makeEvents(5, 1));
+    AckTally tally;
+    ASSERT_TRUE(tally.readUntil(*agents[i], {1}, 1)) << "agent " << i;
+    EXPECT_EQ(tally.acks[1], wire::ACK_STATUS_OK);
+  }
+  const std::string health = httpGet(harness.adminPort(), "/healthz");
+  const auto body =
+      nlohmann::json::parse(health.substr(health.find("\r\n\r\n") + 4), nullptr, false);
+  ASSERT_TRUE(body.is_object()) << health;
+  EXPECT_EQ(body["workers"], 4);
+  EXPECT_EQ(body["connections"], kAgents);
+  EXPECT_EQ(body["status"], "ok");
+
+  // One batch in flight per agent while the sink is locked, then shutdown.
+  Db blocker(harness.dbPath());
+  blocker.lockForWrite();
+  for (int i = 0; i < kAgents; ++i) {
+    agents[i]->sendBatch(2, "agent-" + std::to_string(i), makeEvents(5, 6));
+  }
+  ASSERT_TRUE(harness.waitForCounter("edge_gateway_batches_received_total", 2 * kAgents));
+  harness.requestStop();
+  for (int i = 0; i < kAgents; ++i) {
+    auto frame = agents[i]->readFrame();
+    ASSERT_TRUE(frame.has_value());
+    EXPECT_EQ(frame->type, protocol::FrameType::kGoaway) << "agent " << i;
+  }
+  blocker.unlock();
+  for (int i = 0; i < kAgents; ++i) {
+    bool acked = false;
+    while (auto next = agents[i]->readFrame()) {
+      if (next->type != protocol::FrameType::kAck) continue;
+      wire::Ack ack;
+      ASSERT_TRUE(protocol::parseControl(*next, ack).ok());
+      for (const auto& entry : ack.entries()) {
+        if (entry.batch_id() == 2 && entry.status() == wire::ACK_STATUS_OK) acked = true;
+      }
+    }
+    EXPECT_TRUE(acked) << "agent " << i << ": the in-flight batch was not acked before the close";
+  }
+  harness.stop();  // fails if a worker left handles open
+  EXPECT_EQ(Db(dir.file("events.db")).scalar("select count(*) from events"), kAgents * 10);
+}
+
 TEST(GatewayTest, StartFailsCleanlyWhenThePortIsTaken) {
   TempDir dir;
   GatewayHarness first(testConfigYaml(dir.path()));

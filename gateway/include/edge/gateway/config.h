@@ -60,6 +60,10 @@ struct GatewayConfig {
   // Stamped on events of plaintext connections; over TLS the client
   // certificate's tenant is used. Never taken from the agent.
   std::string tenant = "default";
+  // Event loops serving the agent port, each on its own thread with its own
+  // listener (SO_REUSEPORT: the kernel spreads connections), connections and
+  // pipeline; sinks are shared. 0 until resolveDefaults(): one per CPU core.
+  uint32_t workers = 0;
   uint32_t credit_batches = 32;
   uint64_t credit_bytes = 32ull << 20;
   uint32_t max_frame_bytes = 8u << 20;
@@ -133,7 +137,7 @@ Result<GatewayConfig> loadGatewayConfigFile(const std::string& filename);
 Result<PipelineSpecPtr> loadPipelineForReload(const std::string& filename,
                                               const std::vector<std::string>& running_sinks);
 
-// Fills what depends on other settings or the machine: id (hostname),
+// Fills what depends on other settings or the machine: id (hostname), workers,
 // sinks.sqlite.path (<data_dir>/events.db) and dlq.path (<data_dir>/dlq.db).
 // Call after command-line overrides.
 void resolveDefaults(GatewayConfig& config);

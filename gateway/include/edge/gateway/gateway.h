@@ -1,9 +1,14 @@
-// Gateway: the whole edge-gateway service on one libuv loop — the agent
-// listener and its connections (a Worker running the pipeline), the sinks,
-// and the admin HTTP server (/metrics, /healthz). main() adds the command
-// line, signals and the ready file; tests drive the same object on their
-// own loop. Admin endpoints: /metrics, /healthz (liveness and detail),
-// /readyz (whether to send agents here).
+// Gateway: the whole edge-gateway service — gateway.workers Workers (agent
+// listener, connections, pipeline), the first on the caller's loop and the
+// others each on a thread and loop of their own, all on the same port
+// (SO_REUSEPORT); the sinks they share; and the admin HTTP server on the
+// caller's loop. main() adds the command line, signals and the ready file;
+// tests drive the same object on their own loop. Admin endpoints: /metrics,
+// /healthz (liveness and detail), /readyz (whether to send agents here).
+//
+// Every public method runs on the caller's loop thread; work for the other
+// workers is posted to their loops (reload, CRL, drain) and, where an answer
+// is needed (reload, health), waited for.
 //
 //   uv_loop_t loop; uv_loop_init(&loop);
 //   MetricsRegistry metrics;
@@ -17,12 +22,15 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "edge/common/admin_http.h"
 #include "edge/common/metrics.h"
 #include "edge/common/result.h"
 #include "edge/gateway/config.h"
+#include "edge/gateway/loop_mailbox.h"
 #include "edge/gateway/metrics.h"
 #include "edge/gateway/sink.h"
 
@@ -34,6 +42,17 @@ typedef struct uv_timer_s uv_timer_t;
 namespace edge::gateway {
 
 class Worker;
+struct WorkerThread;
+
+// One worker's share of what /healthz and /readyz report.
+struct WorkerStats {
+  size_t connections = 0;
+  size_t agents_with_heartbeat = 0;
+  size_t in_flight_batches = 0;
+  size_t in_flight_bytes = 0;
+  size_t throttled_connections = 0;
+  bool over_budget = false;
+};
 
 class Gateway {
  public:
@@ -67,6 +86,7 @@ class Gateway {
   // The pipeline new batches go through.
   PipelineSpecPtr pipeline() const;
   uint16_t adminPort() const;  // 0 when admin.listen is off
+  size_t workerCount() const;
   const GatewayConfig& config() const { return config_; }
 
   // Loop thread. Stops accepting, sends GOAWAY, waits up to drain_timeout
@@ -88,14 +108,25 @@ class Gateway {
  private:
   void finishShutdown();
   void stopSinks();
+  Result<void> startExtraWorkers();
+  void stopExtraWorkers();
+  void workerDrained();
+  // Each worker's Stats: the first read here, the others asked on their
+  // loops (a worker that does not answer within a second is reported).
+  std::vector<std::optional<WorkerStats>> collectStats() const;
 
   uv_loop_t* loop_;
   GatewayConfig config_;
+  // What every worker runs with: config_ with the in-flight budget split
+  // between workers and, once the first one listens, its port.
+  GatewayConfig worker_config_;
   SinkMap sinks_;
   MetricsRegistry& registry_;
   GatewayMetrics metrics_;
-  std::unique_ptr<Worker> worker_;
-  std::unique_ptr<AdminHttpServer> admin_;
+  std::unique_ptr<Worker> worker_;                     // on loop_
+  std::vector<std::unique_ptr<WorkerThread>> extra_workers_;
+  std::shared_ptr<LoopMailbox> mailbox_;                // drained-callbacks from extra workers
+  size_t workers_draining_ = 0;  std::unique_ptr<AdminHttpServer> admin_;
   uv_timer_t* drain_timer_ = nullptr;  // owned by libuv until its close callback
   bool started_ = false;               // false again after a failed start()
   bool admin_closed_ = false;
