@@ -1,11 +1,13 @@
 // edge-gateway: command line, configuration, logging, signals and the ready
 // file around edge::gateway::Gateway.
 #include <signal.h>
+#include <sys/resource.h>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 #include <uv.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -76,6 +78,25 @@ void onSignal(uv_signal_t* handle, int signum) {
 
 }  // namespace
 
+// Each agent connection is a file descriptor; the usual soft limit (1024)
+// would refuse agents long before gateway.max_connections. Raise it to the
+// hard limit, and say so when even that is too low.
+static void raiseFileLimit(uint32_t max_connections) {
+  rlimit limit{};
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0) return;
+  const rlim_t wanted = static_cast<rlim_t>(max_connections) + 256;  // + sinks, logs, admin
+  if (limit.rlim_cur < wanted && limit.rlim_cur < limit.rlim_max) {
+    limit.rlim_cur = std::min(wanted, limit.rlim_max);
+    setrlimit(RLIMIT_NOFILE, &limit);
+  }
+  if (limit.rlim_cur < wanted) {
+    spdlog::warn(
+        "open-file limit is {} but gateway.max_connections is {}: connections beyond the limit "
+        "will fail to be accepted; raise it (LimitNOFILE= in the systemd unit, ulimit -n)",
+        limit.rlim_cur, max_connections);
+  }
+}
+
 int main(int argc, char** argv) {
   CLI::App app{
       "edge-gateway: accepts edge agents, commits their events to sinks, acks after commit"};
@@ -133,6 +154,7 @@ int main(int argc, char** argv) {
   }
   // A peer that vanished must surface as a write error, not kill the process.
   signal(SIGPIPE, SIG_IGN);
+  raiseFileLimit(config.max_connections);
 
   uv_loop_t loop;
   uv_loop_init(&loop);
