@@ -59,7 +59,65 @@ struct SignalContext {
   uv_signal_t sigint{};
   uv_signal_t sigterm{};
   uv_signal_t sighup{};
+  // gateway.plugin_dir watched: a .so added, replaced or removed reloads the
+  // pipeline like SIGHUP, once the directory was quiet for kPluginSettle.
+  uv_fs_event_t plugin_watch{};
+  uv_timer_t plugin_settle{};
+  bool watching_plugins = false;
 };
+
+// Copying a plugin in produces several events, and a half-written file is
+// refused by the loader: reload once the directory has been quiet this long.
+constexpr uint64_t kPluginSettleMs = 500;
+
+void closeHandles(SignalContext* context) {
+  uv_close(reinterpret_cast<uv_handle_t*>(&context->sigint), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&context->sigterm), nullptr);
+  uv_close(reinterpret_cast<uv_handle_t*>(&context->sighup), nullptr);
+  if (context->watching_plugins) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&context->plugin_watch), nullptr);
+    uv_close(reinterpret_cast<uv_handle_t*>(&context->plugin_settle), nullptr);
+  }
+}
+
+// Watches gateway.plugin_dir when the pipeline comes from a file (a reload
+// re-reads it) and the directory is set. A failed watch only loses the
+// automatic reload: SIGHUP still works.
+void watchPluginDir(uv_loop_t* loop, SignalContext& context, const std::string& plugin_dir) {
+  if (plugin_dir.empty() || context.config_path.empty()) return;
+  uv_fs_event_init(loop, &context.plugin_watch);
+  context.plugin_watch.data = &context;
+  const int rc = uv_fs_event_start(
+      &context.plugin_watch,
+      [](uv_fs_event_t* handle, const char* filename, int, int status) {
+        auto* self = static_cast<SignalContext*>(handle->data);
+        if (status != 0 || self->gateway->shuttingDown()) return;
+        const std::string_view name = filename != nullptr ? filename : "";
+        if (!name.empty() && !name.ends_with(".so")) return;
+        uv_timer_start(
+            &self->plugin_settle,
+            [](uv_timer_t* timer) {
+              auto* ctx = static_cast<SignalContext*>(timer->data);
+              if (ctx->gateway->shuttingDown()) return;
+              spdlog::info("plugins changed in gateway.plugin_dir; reloading the pipeline of {}",
+                           ctx->config_path);
+              // Failures are logged with every reason; the running pipeline stays.
+              (void)ctx->gateway->reloadPipeline(ctx->config_path);
+            },
+            kPluginSettleMs, 0);
+      },
+      plugin_dir.c_str(), 0);
+  if (rc != 0) {
+    uv_close(reinterpret_cast<uv_handle_t*>(&context.plugin_watch), nullptr);
+    spdlog::warn("cannot watch gateway.plugin_dir {} ({}): reload plugins with SIGHUP", plugin_dir,
+                 uv_strerror(rc));
+    return;
+  }
+  uv_timer_init(loop, &context.plugin_settle);
+  context.plugin_settle.data = &context;
+  context.watching_plugins = true;
+  spdlog::info("watching gateway.plugin_dir {}: changed plugins reload the pipeline", plugin_dir);
+}
 
 void onSignal(uv_signal_t* handle, int signum) {
   auto* context = static_cast<SignalContext*>(handle->data);
@@ -69,11 +127,7 @@ void onSignal(uv_signal_t* handle, int signum) {
     return;
   }
   spdlog::info("received {}; shutting down", strsignal(signum));
-  context->gateway->shutdown([context] {
-    uv_close(reinterpret_cast<uv_handle_t*>(&context->sigint), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&context->sigterm), nullptr);
-    uv_close(reinterpret_cast<uv_handle_t*>(&context->sighup), nullptr);
-  });
+  context->gateway->shutdown([context] { closeHandles(context); });
 }
 
 }  // namespace
@@ -219,6 +273,7 @@ int main(int argc, char** argv) {
           (void)context->gateway->reloadPipeline(context->config_path);
         },
         SIGHUP);
+    watchPluginDir(&loop, signals, config.plugin_dir);
   } else {
     gateway.shutdown();
   }
