@@ -14,7 +14,7 @@ PACKAGES=(
   libuv1-dev libprotobuf-dev protobuf-compiler libmbedtls-dev librdkafka-dev libpqxx-dev
   libflatbuffers-dev flatbuffers-compiler libzstd-dev libsqlite3-dev libluajit-5.1-dev
   libyaml-cpp-dev libspdlog-dev nlohmann-json3-dev libcli11-dev libhttp-parser-dev
-  libpcre2-dev libgtest-dev libgmock-dev bsdutils
+  libpcre2-dev libgtest-dev libgmock-dev bsdutils kcat postgresql
 )
 
 log() { printf '\033[1m==> %s\033[0m\n' "$*"; }

@@ -9,7 +9,8 @@
 namespace edge {
 namespace {
 
-using Json = nlohmann::json;
+// ordered_json keeps the field order of the line.
+using Json = nlohmann::ordered_json;
 
 bool digits(std::string_view text, size_t pos, size_t count, int& out) {
   if (pos + count > text.size()) return false;

@@ -100,6 +100,7 @@ Result<void> Gateway::start() {
     return mailbox.error();
   }
   mailbox_ = std::move(*mailbox);
+  worker_->shareConnectionCount(open_connections_);
   if (auto listening = worker_->start(worker_config_.workers > 1 ? PortSharing::kFirstOfGroup
                                                                   : PortSharing::kExclusive); !listening) {
     mailbox_->close();
@@ -169,6 +170,7 @@ Result<void> Gateway::startExtraWorkers() {
     uv_loop_init(&thread->loop);
     thread->worker =
         std::make_unique<Worker>(&thread->loop, worker_config_, sinks_, metrics_, registry_);
+    thread->worker->shareConnectionCount(open_connections_);
     // Started here, before its loop runs (Worker allows that); the thread
     // only runs the loop.
     if (auto started = thread->worker->start(PortSharing::kJoinGroup); !started) {

@@ -13,8 +13,9 @@ struct PipelineRunner::Stage {
   std::string name;  // metrics label: the limiter's name or the plugin instance
   std::unique_ptr<pipeline::RateLimiter> limiter;
   std::unique_ptr<plugins::ProcessorInstance> plugin;
+  std::unique_ptr<lua::RuleEngine> lua;
   Counter* dropped = nullptr;
-  Counter* emitted = nullptr;  // plugins only
+  Counter* emitted = nullptr;  // plugins and Lua stages
 };
 
 void PipelineResult::clear() {
@@ -74,8 +75,33 @@ Result<std::unique_ptr<PipelineRunner>> PipelineRunner::create(
                                         "Events pipeline stages added (processor plugins)",
                                         {{"stage", stage.name}});
     } else {
-      return makeError(ErrorCode::kConfig,
-                       stage_config.path + ": Lua stages are not available in this gateway yet");
+      if (i >= spec->lua.size() || !spec->lua[i]) {
+        return makeError(ErrorCode::kConfig, stage_config.path +
+                                                 ": Lua stage was not read and compiled with the "
+                                                 "configuration (readPipelineSpec)");
+      }
+      lua::EngineOptions lua_options;
+      lua_options.metrics = metrics;
+      auto engine = lua::RuleEngine::create(*spec->lua[i], lua_options);
+      if (!engine) {
+        // The rules compiled when the spec was read; a file changed since.
+        return makeError(ErrorCode::kConfig,
+                         stage_config.path + ": Lua rules: " + engine.error().message);
+      }
+      stage.name = spec->lua[i]->name;
+      stage.lua = std::move(*engine);
+      if (options.previous != nullptr) {
+        for (Stage& old : options.previous->stages_) {
+          if (old.lua && old.name == stage.name) {
+            const size_t kept = stage.lua->adoptState(*old.lua);
+            if (kept > 0) spdlog::info("lua stage {}: {} rule(s) kept their state", stage.name, kept);
+            break;
+          }
+        }
+      }
+      stage.emitted = &metrics->counter("edge_gateway_pipeline_events_emitted_total",
+                                        "Events pipeline stages added (processor plugins)",
+                                        {{"stage", stage.name}});
     }
     stage.dropped = &metrics->counter(
         "edge_gateway_pipeline_events_dropped_total",
@@ -145,6 +171,18 @@ void PipelineRunner::run(SinkBatch&& batch, PipelineResult& out) {
         }
         events.erase(events.begin() + static_cast<std::ptrdiff_t>(kept), events.end());
       }
+    } else if (stage.lua) {
+      tenant_ = events.front().tenant;
+      stage.lua->process(events, lua::BatchContext{batch.agent_id, tenant_}, lua_result_);
+      if (lua_result_.alerts > 0) {
+        stage.emitted->inc(lua_result_.alerts);
+        out.stage_emitted += lua_result_.alerts;
+      }
+      if (lua_result_.dropped > 0) {
+        stage.dropped->inc(lua_result_.dropped);
+        out.stage_dropped += lua_result_.dropped;
+      }
+      continue;
     } else {
       // Every event carries the connection's tenant; plugins stamp it on
       // events they emit from scratch.

@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "edge/gateway/pipeline/router.h"
+#include "edge/lua/engine.h"
 
 namespace edge::gateway {
 namespace {
@@ -84,13 +85,48 @@ void validatePluginStages(ConfigDocument& doc, PipelineSpec& spec) {
   }
 }
 
+void validateLuaStages(ConfigDocument& doc, PipelineSpec& spec) {
+  // Relative rule directories are relative to the configuration file.
+  std::string base_dir;
+  if (const size_t slash = doc.filename().rfind('/'); slash != std::string::npos) {
+    base_dir = doc.filename().substr(0, slash);
+  }
+  for (size_t i = 0; i < spec.config.stages.size(); ++i) {
+    const pipeline::StageConfig& stage = spec.config.stages[i];
+    const auto* lua_stage = std::get_if<pipeline::LuaStage>(&stage.stage);
+    if (lua_stage == nullptr) continue;
+    auto config = lua::readLuaStageConfig(lua_stage->config, base_dir);
+    if (!config) continue;
+    // Compile every rule now, as a worker will: a rule that does not
+    // compile refuses the configuration (and a SIGHUP reload keeps the
+    // running pipeline), naming file:line.
+    lua::EngineOptions options;
+    options.log_errors = false;
+    auto trial = lua::RuleEngine::create(*config, options);
+    if (!trial) {
+      size_t start = 0;
+      const std::string& message = trial.error().message;
+      while (start < message.size()) {
+        size_t end = message.find('\n', start);
+        if (end == std::string::npos) end = message.size();
+        doc.recordError(lua_stage->config["rules"].line(), stage.path + ".lua.rules",
+                        message.substr(start, end - start));
+        start = end + 1;
+      }
+      continue;
+    }
+    spec.lua[i] = std::move(*config);
+  }
+}
+
 }  // namespace
 
 std::string PipelineSpec::summary() const {
   std::string out =
       std::to_string(config.stages.size()) + " stage" + (config.stages.size() == 1 ? "" : "s");
   std::vector<std::string> stages;
-  for (const pipeline::StageConfig& stage : config.stages) {
+  for (size_t i = 0; i < config.stages.size(); ++i) {
+    const pipeline::StageConfig& stage = config.stages[i];
     if (const auto* plugin = std::get_if<pipeline::PluginStage>(&stage.stage)) {
       stages.push_back(plugin->instance == plugin->plugin
                            ? plugin->plugin
@@ -99,7 +135,9 @@ std::string PipelineSpec::summary() const {
       stages.push_back(std::string("rate_limit ") + limit->config.name + " (" +
                        pipeline::rateLimitActionName(limit->config.action) + ")");
     } else {
-      stages.push_back("lua");
+      // Not the ConfigNode: the document may be gone by now.
+      stages.push_back(i < lua.size() && lua[i] ? "lua " + lua[i]->name + " (" + lua[i]->rules_dir + ")"
+                                                : std::string("lua"));
     }
   }
   if (!stages.empty()) out += " (" + joined(stages) + ")";
@@ -125,14 +163,8 @@ std::shared_ptr<PipelineSpec> readPipelineSpec(ConfigDocument& doc,
   ConfigNode node = doc.root()["pipeline"];
   spec->config = pipeline::readPipelineConfig(node, {options.enabled_sinks});
   spec->plugins.resize(spec->config.stages.size());
-
-  for (const pipeline::StageConfig& stage : spec->config.stages) {
-    if (stage.kind() == pipeline::StageKind::kLua) {
-      doc.recordError(stage.line, stage.path + ".lua",
-                      "Lua stages are not available in this gateway yet; remove the stage "
-                      "(docs/pipeline.md lists the stages that run)");
-    }
-  }
+  spec->lua.resize(spec->config.stages.size());
+  validateLuaStages(doc, *spec);
   if (!spec->hasRouting() && options.enabled_sinks.size() > 1) {
     const std::string message =
         "sinks " + joined(options.enabled_sinks) +

@@ -5,15 +5,17 @@
 
 #include "edge/sinks/discard_sink.h"
 #include "edge/sinks/file_sink.h"
+#include "edge/sinks/postgres_sink.h"
 #include "edge/sinks/sqlite_sink.h"
 
 namespace edge::gateway {
 namespace {
 
 // One line per sink type: the key under sinks: and its config reader.
-const std::array<SinkType, 1> kPluggableSinkTypes = {
-    SinkType{"file", sinks::readFileSink},
-};
+const std::array<SinkType, 2> kPluggableSinkTypes = {{
+    {"file", sinks::readFileSink},
+    {"postgres", sinks::readPostgresSink},
+}};
 
 }  // namespace
 

@@ -286,7 +286,10 @@ void Worker::onAccept(uv_stream_t* server) {
     connection->closeNow();
     return;
   }
-  if (open_.size() >= config_.max_connections) {
+  // gateway.max_connections counts every worker's connections: claim a slot
+  // first, so two workers accepting at once cannot both take the last one.
+  if (open_total_->fetch_add(1) >= config_.max_connections) {
+    open_total_->fetch_sub(1);
     metrics_.connections_refused.inc();
     const std::string reason = "gateway at its connection limit (gateway.max_connections = " +
                                std::to_string(config_.max_connections) +
@@ -311,6 +314,7 @@ void Worker::onAccept(uv_stream_t* server) {
 void Worker::connectionClosing(Connection& connection) {
   throttled_until_.erase(connection.id());
   if (open_.erase(connection.id()) > 0) {
+    open_total_->fetch_sub(1);
     metrics_.connections.add(-1);
     if (!connection.agentId().empty()) {
       spdlog::info("agent {} disconnected ({})", connection.agentId(), connection.peer());
@@ -336,6 +340,7 @@ Result<void> Worker::replacePipeline(PipelineSpecPtr spec) {
   for (const auto& [name, stats] : sinks_) names.push_back(name);
   RunnerOptions options;
   options.metrics = &registry_;
+  options.previous = pipeline_.get();  // Lua stages keep the state of unchanged rules
   auto runner = PipelineRunner::create(std::move(spec), names, std::move(options));
   if (!runner) return runner.error();
   std::vector<SinkStats*> resolved;

@@ -11,6 +11,7 @@
 #include <uv.h>
 
 #include <array>
+#include <atomic>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -77,6 +78,13 @@ class Worker {
   // Shutdown step 2: close every connection (flushing acks), the mailbox and
   // the listener. The loop finishes the closes.
   void close();
+
+  // Before start(): the count of open connections shared by every worker of
+  // the gateway, against which gateway.max_connections is enforced. Without
+  // it the worker counts alone.
+  void shareConnectionCount(std::shared_ptr<std::atomic<size_t>> open_total) {
+    open_total_ = std::move(open_total);
+  }
 
   // Any thread: runs `task` on this worker's loop thread. False (task
   // dropped) before start() or once closed.
@@ -190,6 +198,7 @@ class Worker {
   std::unordered_map<uint64_t, std::unique_ptr<Connection>> all_;
   // Open connections: where acks and credit are routed.
   std::unordered_map<uint64_t, Connection*> open_;
+  std::shared_ptr<std::atomic<size_t>> open_total_ = std::make_shared<std::atomic<size_t>>(0);
   std::vector<uint64_t> dirty_;
 
   size_t in_flight_ = 0;

@@ -8,7 +8,9 @@
 #include "ca_commands.h"
 #include "commands.h"
 #include "config_check.h"
+#include "db_commands.h"
 #include "dlq_commands.h"
+#include "rules_commands.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"edgectl: operate edge agents and gateways"};
@@ -35,12 +37,16 @@ int main(int argc, char** argv) {
   stats->add_option("--spool", spool_path, "Path of the spool database (<agent.data_dir>/spool.db)")->required();
 
   edge::ctl::CaCommands ca_commands(app);
+  edge::ctl::RulesCommands rules_commands(app);
   edge::ctl::DlqCommands dlq_commands(app);
+  edge::ctl::DbCommands db_commands(app);
 
   CLI11_PARSE(app, argc, argv);
 
   if (auto rc = ca_commands.run()) return *rc;
+  if (auto rc = rules_commands.run()) return *rc;
   if (auto rc = dlq_commands.run()) return *rc;
+  if (auto rc = db_commands.run()) return *rc;
 
   if (check_only) {
     if (config_path.empty()) {

@@ -144,7 +144,7 @@ TEST(PipelineSpecTest, MistakesAreReportedWithFileLineAndKey) {
                         "gateway.plugin_dir, the directory holding filter_fields.so"),
             std::string::npos)
       << errors;
-  EXPECT_NE(errors.find("pipeline.yaml:4: pipeline.stages[1].lua: Lua stages are not available"),
+  EXPECT_NE(errors.find("pipeline.yaml:4: pipeline.stages[1].lua.rules: missing required key"),
             std::string::npos)
       << errors;
   EXPECT_NE(errors.find("pipeline.yaml:8: pipeline.routes[0].sinks[0]: unknown sink \"kafka\"; "

@@ -19,6 +19,7 @@
 //   ... gateway.shutdown(); uv_run returns once everything is closed.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -126,7 +127,10 @@ class Gateway {
   std::unique_ptr<Worker> worker_;                     // on loop_
   std::vector<std::unique_ptr<WorkerThread>> extra_workers_;
   std::shared_ptr<LoopMailbox> mailbox_;                // drained-callbacks from extra workers
-  size_t workers_draining_ = 0;  std::unique_ptr<AdminHttpServer> admin_;
+  size_t workers_draining_ = 0;
+  // Open agent connections of all workers (gateway.max_connections).
+  std::shared_ptr<std::atomic<size_t>> open_connections_ =
+      std::make_shared<std::atomic<size_t>>(0);  std::unique_ptr<AdminHttpServer> admin_;
   uv_timer_t* drain_timer_ = nullptr;  // owned by libuv until its close callback
   bool started_ = false;               // false again after a failed start()
   bool admin_closed_ = false;

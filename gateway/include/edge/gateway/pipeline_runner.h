@@ -1,5 +1,6 @@
 // PipelineRunner: one worker's instance of a PipelineSpec. It runs a decoded
-// batch through the stages in order (rate limits, processor plugins), then
+// batch through the stages in order (rate limits, processor plugins, Lua
+// rule stages with one Lua state per runner, docs/lua.md), then
 // the router, and hands back one SinkBatch per (sink, topic, table) that has
 // events. The worker submits those, acks the agent once every one of them
 // committed, and withholds the connection's credit for throttle_wait_ns.
@@ -17,8 +18,9 @@
 //
 // Metrics (in addition to the router's and the limiters', docs/pipeline.md):
 //   edge_gateway_pipeline_events_dropped_total{stage}  events a stage removed
-//   edge_gateway_pipeline_events_emitted_total{stage}  events a plugin added
-// `stage` is the rate limit's name or the plugin stage's instance name.
+//   edge_gateway_pipeline_events_emitted_total{stage}  events a plugin or Lua stage added (alerts)
+// `stage` is the rate limit's name, the plugin stage's instance name or the
+// Lua stage's name (plus the per-rule edge_gateway_lua_* metrics).
 //
 // Threading: one runner per worker, used from its loop thread only.
 #pragma once
@@ -35,9 +37,12 @@
 #include "edge/gateway/pipeline/router.h"
 #include "edge/gateway/pipeline_spec.h"
 #include "edge/gateway/sink.h"
+#include "edge/lua/engine.h"
 #include "edge/plugins/host.h"
 
 namespace edge::gateway {
+
+class PipelineRunner;
 
 struct RunnerOptions {
   // Where stage, route and limiter counters go; null keeps them private.
@@ -48,6 +53,10 @@ struct RunnerOptions {
   // Plugin instances' host services (their counters, clock, log). Its
   // metrics default to `metrics` above.
   plugins::HostEnvironment plugin_env;
+  // The runner this one replaces (a reload), if any: Lua stages of the same
+  // name take over the window/counter state of their unchanged rules. Only
+  // read during create(), on the same loop thread.
+  PipelineRunner* previous = nullptr;
 };
 
 struct RoutedSinkBatch {
@@ -108,6 +117,7 @@ class PipelineRunner {
   std::vector<pipeline::RateDecision> decisions_;
   std::vector<uint32_t> uses_;
   std::string tenant_;
+  lua::ProcessResult lua_result_;
   LogRateLimiter plugin_log_limiter_{5, std::chrono::seconds(10)};
 };
 

@@ -25,6 +25,7 @@
 #include "edge/common/config.h"
 #include "edge/common/result.h"
 #include "edge/gateway/pipeline/pipeline_config.h"
+#include "edge/lua/stage_config.h"
 #include "edge/plugins/host.h"
 
 namespace edge::gateway {
@@ -39,6 +40,8 @@ struct PipelineSpec {
   pipeline::PipelineConfig config;
   // Parallel to config.stages: set for plugin stages.
   std::vector<std::optional<PluginStageSpec>> plugins;
+  // Parallel to config.stages: set for Lua stages whose rules compiled.
+  std::vector<std::optional<lua::LuaStageConfig>> lua;
   std::string plugin_dir;  // gateway.plugin_dir as read ("" = none)
   std::string source;      // the file it was read from, for logs
   // The ConfigNodes inside `config` point into this document; kept so they
@@ -69,7 +72,8 @@ struct PipelineSpecOptions {
 //     plugin's table or its create hook refuse;
 //   - any file of the plugin directory the loader refuses (a reload must not
 //     run with a partial set), reported at gateway.plugin_dir;
-//   - Lua stages (not available yet);
+//   - Lua stages whose settings are wrong or whose rules directory does
+//     not compile (each failing rule reported as file:line; docs/lua.md);
 //   - several enabled sinks and nothing that routes between them.
 // The plugin directory is only loaded when a stage needs a plugin.
 // `owner` (optional) is stored in the spec to keep `doc` alive.
